@@ -1,0 +1,45 @@
+# figsync — `make dev` runs the whole system locally, `make test` runs the suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PACKAGES := $(shell cat packages.txt)
+EDITABLES := $(foreach p,$(PACKAGES),-e ./$(p))
+
+.PHONY: install dev test lint format schemas constraints clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python constraints.txt requirements-dev.txt packages.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements-dev.txt $(EDITABLES)
+	touch $@
+
+install: $(VENV)/.installed
+
+dev: install
+	$(BIN)/figsync dev
+
+test: install lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+schemas: install
+	$(BIN)/figsync schemas write
+
+# Re-pin: resolve everything afresh in a scratch venv and write constraints.txt (no URLs).
+constraints:
+	rm -rf .constraints-venv && $(PYTHON) -m venv .constraints-venv
+	.constraints-venv/bin/pip install --quiet -r requirements-dev.txt $(EDITABLES)
+	.constraints-venv/bin/pip freeze --exclude-editable | grep -v '^-e' | sort > constraints.txt
+	rm -rf .constraints-venv
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""figsync test fixtures: embedded Postgres and NATS."""
