@@ -1,0 +1,241 @@
+"""The event catalogue: every fact a job's stream can hold, as frozen, versioned models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from figsync_contracts.subjects import type_name
+
+
+class Event(BaseModel):
+    """Base of every event: frozen, extra fields refused, with a versioned type name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    type: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name = cls.__name__
+        cls.type = type_name(cls.__name__, cls.version)
+
+
+EVENT_TYPES: dict[str, type[Event]] = {}
+
+
+def _register(cls: type[Event]) -> type[Event]:
+    EVENT_TYPES[cls.type] = cls
+    return cls
+
+
+Priority = Literal["low", "medium", "high"]
+Category = Literal["design", "development", "review", "other"]
+
+
+@_register
+class EmailReceived(Event):
+    """An inbound notification email was accepted at the edge."""
+
+    transport: Literal["json", "mime", "mailgun", "sendgrid", "postmark"]
+    message_id: str
+    sender: str
+    recipients: list[str]
+    subject: str
+    html: str
+    text: str | None = None
+    sent_at: datetime | None = None
+    received_at: datetime
+
+
+@_register
+class CommentReceived(Event):
+    """A Figma FILE_COMMENT webhook (or a manual sync) reported a comment."""
+
+    origin: Literal["webhook", "manual_sync"]
+    file_key: str
+    file_name: str = ""
+    comment_id: str
+    parent_id: str | None = None
+    author_handle: str = ""
+    author_id: str | None = None
+    text: str
+    mentions: list[str] = Field(default_factory=list)
+    created_at: datetime | None = None
+    webhook_id: str | None = None
+
+
+class ThreadComment(BaseModel):
+    """One comment of a rebuilt thread."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    comment_id: str
+    author: str
+    text: str
+    created_at: datetime | None = None
+
+
+@_register
+class ThreadResolved(Event):
+    """The comment was found in Figma and its whole thread rebuilt."""
+
+    file_key: str
+    file_name: str
+    file_url: str
+    comment_id: str
+    root_comment_id: str
+    author: str
+    text: str
+    mentions: list[str]
+    thread: list[ThreadComment]
+    match_score: float | None = None
+
+
+@_register
+class SummaryGenerated(Event):
+    """The thread was summarised (by the model, from cache, or by the fallback)."""
+
+    title: str = Field(max_length=60)
+    summary: str
+    action_items: list[str]
+    priority: Priority
+    category: Category
+    model: str
+    prompt_version: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: Decimal = Decimal("0")
+    source: Literal["ai", "cache", "fallback"]
+
+
+@_register
+class EffectIntended(Event):
+    """A step is about to cause an external effect; on retry, look for it before redoing it."""
+
+    step: str
+    effect: str
+    key: str
+
+
+@_register
+class TaskCreated(Event):
+    """The Notion task page exists for this job."""
+
+    page_id: str
+    url: str
+    data_source_id: str | None = None
+    reused: bool = False
+
+
+@_register
+class ConfirmationPosted(Event):
+    """The reply with the task link is in the Figma thread."""
+
+    comment_id: str
+    reused: bool = False
+
+
+@_register
+class ConfirmationSkipped(Event):
+    """The job completed without a Figma reply (the team turned confirmations off)."""
+
+    reason: Literal["confirmations_disabled"]
+
+
+IgnoreReason = Literal[
+    "not_comment_email",
+    "mention_not_tracked",
+    "duplicate_comment",
+    "duplicate_delivery",
+]
+
+
+@_register
+class JobIgnored(Event):
+    """The job ended without a task, on purpose."""
+
+    reason: IgnoreReason
+    detail: str = ""
+    duplicate_of: str | None = None
+
+
+@_register
+class JobFailed(Event):
+    """A step gave up: which step, a stable error code, what happened, after how many tries."""
+
+    step: str
+    code: str
+    message: str
+    attempts: int
+    retryable: bool = False
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+@_register
+class JobDeferred(Event):
+    """A step was told to come back much later (e.g. a long Retry-After); it resumes by itself."""
+
+    step: str
+    code: str
+    until: datetime
+    attempts: int = 0
+
+
+@_register
+class JobResumed(Event):
+    """A deferred job's time came; its step runs again."""
+
+    step: str
+
+
+@_register
+class JobRetryRequested(Event):
+    """Someone asked to re-drive a failed job from its failed step."""
+
+    step: str | None = None
+    requested_by: str = ""
+
+
+@_register
+class ManualSyncRequested(Event):
+    """Someone asked to find comments in a file that mention tracked handles and have no task."""
+
+    file_key: str
+    requested_by: str = ""
+
+
+@_register
+class BudgetExceeded(Event):
+    """A team's monthly AI budget is spent; summaries fall back until next month."""
+
+    month: str
+    budget_usd: Decimal
+    spent_usd: Decimal
+
+
+@_register
+class TeamSettingsChanged(Event):
+    """A team's settings changed. Secrets are never here: only the names of those changed."""
+
+    changes: dict[str, Any]
+    secrets_changed: list[str] = Field(default_factory=list)
+    changed_by: str = ""
+
+
+def event_class(event_type: str) -> type[Event]:
+    """The model for a versioned type name; KeyError names the unknown type."""
+    try:
+        return EVENT_TYPES[event_type]
+    except KeyError:
+        raise KeyError(f"unknown event type {event_type!r}") from None
+
+
+def parse_event(event_type: str, data: dict[str, Any]) -> Event:
+    """Validate stored or received data as the event of that type."""
+    return event_class(event_type).model_validate(data)

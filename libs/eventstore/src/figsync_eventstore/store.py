@@ -1,0 +1,198 @@
+"""The append-only Postgres event store: optimistic appends, stream reads, gap-free global reads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import asyncpg
+
+from figsync_contracts import Envelope
+
+NOTIFY_CHANNEL = "figsync_events"
+
+# Writers take this transaction-scoped advisory lock before they draw positions, so positions
+# are committed in the order they are drawn. Without it, a reader that has seen position 11
+# could miss position 10, committed a moment later by a slower transaction (the sequence-gap
+# problem), and a relay or projection would skip that event forever. The lock is released
+# only after the commit is visible, so `position > cursor` never passes over a gap that is
+# filled later. (The same idea as eventsourcing's table lock and Message DB's advisory lock.)
+_APPEND_LOCK = 7_351_402_119
+
+
+@dataclass(frozen=True)
+class Appended:
+    """The events were appended; the stream is now at `version`."""
+
+    stream_id: str
+    version: int
+    positions: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """The stream was not at the expected version: someone else appended first."""
+
+    stream_id: str
+    expected_version: int
+    actual_version: int
+
+
+@dataclass(frozen=True)
+class DuplicateEvent:
+    """An event with this id is already in the store (a redelivered append)."""
+
+    event_id: str
+
+
+AppendOutcome = Appended | Conflict | DuplicateEvent
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """An event as stored, with its global position and version in its stream."""
+
+    position: int
+    stream_id: str
+    version: int
+    event_id: str
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: datetime
+
+    def envelope(self) -> Envelope:
+        """The event in its envelope, as published on NATS."""
+        meta = self.metadata
+        return Envelope(
+            id=self.event_id,
+            source=meta.get("source", ""),
+            type=self.type,
+            time=datetime.fromisoformat(meta["time"]) if "time" in meta else self.recorded_at,
+            subject=self.stream_id,
+            dataschemaversion=self.schema_version,
+            data=self.data,
+            team=meta.get("team", ""),
+            correlationid=meta.get("correlationid", self.stream_id),
+            causationid=meta.get("causationid"),
+            traceparent=meta.get("traceparent"),
+        )
+
+
+class EventStore(Protocol):
+    """What handlers need of the store (the Postgres store and the in-memory fake both fit)."""
+
+    async def append(
+        self, stream_id: str, events: Sequence[Envelope], expected_version: int | None
+    ) -> AppendOutcome: ...
+
+    async def read_stream(self, stream_id: str) -> list[RecordedEvent]: ...
+
+    async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]: ...
+
+
+def _metadata(envelope: Envelope) -> dict[str, Any]:
+    return {
+        "source": envelope.source,
+        "team": envelope.team,
+        "correlationid": envelope.correlationid,
+        "causationid": envelope.causationid,
+        "traceparent": envelope.traceparent,
+        "time": envelope.time.isoformat(),
+    }
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """A connection pool whose jsonb values are Python objects."""
+    return await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection
+    )
+
+
+_COLUMNS = "position, stream_id, version, event_id::text, type, schema_version, data, metadata, recorded_at"
+
+
+def _row(row: asyncpg.Record) -> RecordedEvent:
+    return RecordedEvent(*row.values())
+
+
+class PostgresEventStore:
+    """The event store on Postgres."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def append(
+        self, stream_id: str, events: Sequence[Envelope], expected_version: int | None
+    ) -> AppendOutcome:
+        """Append events to a stream at `expected_version` (None: wherever it is now)."""
+        if not events:
+            raise ValueError("append needs at least one event")
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
+            current = await conn.fetchval(
+                "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1", stream_id
+            )
+            if expected_version is not None and current != expected_version:
+                return Conflict(stream_id, expected_version, current)
+            try:
+                rows = await conn.fetch(
+                    """INSERT INTO events (stream_id, version, event_id, type, schema_version,
+                                           data, metadata)
+                       SELECT $1, $2 + n, e.event_id, e.type, e.schema_version, e.data, e.metadata
+                       FROM unnest($3::uuid[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[])
+                            WITH ORDINALITY AS e(event_id, type, schema_version, data, metadata, n)
+                       ORDER BY n
+                       RETURNING position""",
+                    stream_id,
+                    current,
+                    [e.id for e in events],
+                    [e.type for e in events],
+                    [e.dataschemaversion for e in events],
+                    [e.data for e in events],
+                    [_metadata(e) for e in events],
+                )
+            except asyncpg.UniqueViolationError as error:
+                if error.constraint_name == "events_event_id_key":
+                    return DuplicateEvent(_duplicate_id(error, events))
+                raise
+            await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, stream_id)
+            return Appended(stream_id, current + len(events), tuple(r[0] for r in rows))
+
+    async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
+        """Every event of one stream, in version order."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY version", stream_id
+            )
+        return [_row(r) for r in rows]
+
+    async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """Events after a global position, in commit order, never skipping a late commit."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+                after,
+                limit,
+            )
+        return [_row(r) for r in rows]
+
+    async def last_position(self) -> int:
+        async with self.pool.acquire() as conn:
+            return await conn.fetchval("SELECT coalesce(max(position), 0) FROM events")
+
+
+def _duplicate_id(error: asyncpg.UniqueViolationError, events: Sequence[Envelope]) -> str:
+    detail = error.detail or ""
+    for event in events:
+        if event.id in detail:
+            return event.id
+    return events[0].id
