@@ -119,3 +119,24 @@ async def event_store(pg_pool: asyncpg.Pool):
     from figsync_eventstore import PostgresEventStore
 
     return PostgresEventStore(pg_pool)
+
+
+@pytest.fixture
+def spawn(tmp_path, database_url: str, nats_url: str):
+    """Start figsync processes wired to this test's database and NATS; all stopped afterwards."""
+    from figsync_testkit.processes import ServiceProcess
+
+    started: list[ServiceProcess] = []
+
+    def _spawn(module: str, wait_ready: bool = True, **env: str) -> ServiceProcess:
+        process = ServiceProcess(
+            module,
+            {"FIGSYNC_DATABASE_URL": database_url, "FIGSYNC_NATS_URL": nats_url, **env},
+            tmp_path,
+        )
+        started.append(process.start(wait_ready=wait_ready))
+        return process
+
+    yield _spawn
+    for process in started:
+        process.kill()

@@ -1,1 +1,1 @@
-
+"""figsync figma service: parses notification emails, finds the comment, rebuilds the thread."""

@@ -1,1 +1,1 @@
-
+"""figsync notifier service: confirms in the Figma thread and tells the team about failures."""

@@ -1,1 +1,1 @@
-
+"""figsync notion service: creates the Notion task exactly once."""

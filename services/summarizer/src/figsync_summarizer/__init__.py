@@ -1,1 +1,1 @@
-
+"""figsync summarizer service: summarises threads with Claude."""

@@ -1,0 +1,97 @@
+"""FastStream NATS wiring for a step: one durable pull consumer per service, explicit acks.
+
+FastStream's default for NATS terminates a message on any exception; here every message is
+acknowledged by hand after the StepRunner decided: ack, or nak with a delay.
+"""
+
+from __future__ import annotations
+
+import structlog
+from faststream import AckPolicy
+from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats.annotations import NatsMessage
+from nats.js.api import AckPolicy as JsAckPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from opentelemetry import trace
+from pydantic import ValidationError
+
+from figsync_contracts import Envelope
+from figsync_contracts.subjects import subject_filter
+from figsync_runtime.settings import RuntimeSettings
+from figsync_runtime.steps import Ack, StepRunner
+from figsync_runtime.tracing import context_from_headers
+
+log = structlog.get_logger("figsync.consumer")
+tracer = trace.get_tracer("figsync.consumer")
+
+
+def build_broker(nats_url: str, service: str) -> NatsBroker:
+    """A broker that reconnects forever (NATS restarts are routine, not fatal)."""
+    return NatsBroker(
+        nats_url,
+        name=f"figsync-{service}",
+        allow_reconnect=True,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        graceful_timeout=15,
+        log_level=20,
+    )
+
+
+def consumer_config(runner: StepRunner, durable: str, settings: RuntimeSettings) -> ConsumerConfig:
+    """The JetStream consumer: durable, explicit ack, redelivery limits left to the runner."""
+    return ConsumerConfig(
+        durable_name=durable,
+        filter_subjects=sorted(subject_filter(t) for t in runner.subscribed_types),
+        ack_policy=JsAckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        # Unlimited at the server: the runner ends the job with JobFailed after its last
+        # attempt, so a message is never silently dropped by max_deliver.
+        max_deliver=-1,
+        ack_wait=settings.ack_wait_seconds,
+        max_ack_pending=settings.max_ack_pending,
+    )
+
+
+def subscribe(
+    broker: NatsBroker, runner: StepRunner, settings: RuntimeSettings, durable: str
+) -> None:
+    """Attach the runner to the events stream through the service's durable consumer."""
+
+    @broker.subscriber(
+        "",
+        stream=JStream(settings.stream_name, declare=False),
+        durable=durable,
+        config=consumer_config(runner, durable, settings),
+        pull_sub=PullSub(batch_size=settings.pull_batch_size, timeout=1.0),
+        ack_policy=AckPolicy.MANUAL,
+        title=f"{durable} consumer",
+    )
+    async def on_message(msg: NatsMessage) -> None:
+        raw = msg.raw_message
+        try:
+            envelope = Envelope.model_validate_json(raw.data)
+        except ValidationError as error:
+            log.error("message is not an event envelope; terminated", subject=raw.subject,
+                      error=str(error)[:500])  # fmt: skip
+            await msg.reject()
+            return
+        attempt = raw.metadata.num_delivered if raw.metadata else 1
+        with tracer.start_as_current_span(
+            f"process {raw.subject}",
+            context=context_from_headers(raw.headers),
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": raw.subject,
+                "messaging.consumer.group.name": durable,
+                "messaging.message.id": envelope.id,
+                "messaging.nats.delivery_count": attempt,
+            },
+        ):
+            decision = await runner.process(envelope, attempt)
+        if isinstance(decision, Ack):
+            await msg.ack()
+        else:
+            await msg.nack(delay=decision.delay)

@@ -1,0 +1,11 @@
+"""Settings of the figma service (FIGSYNC_* variables, secrets_dir supported)."""
+
+from pydantic_settings import SettingsConfigDict
+
+from figsync_runtime import RuntimeSettings
+
+
+class FigmaSettings(RuntimeSettings):
+    model_config = SettingsConfigDict(env_prefix="FIGSYNC_", extra="ignore")
+
+    http_port: int = 8011
