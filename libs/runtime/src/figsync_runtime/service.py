@@ -21,8 +21,10 @@ from figsync_runtime.consumer import build_broker, subscribe
 from figsync_runtime.http import add_health_routes
 from figsync_runtime.logs import configure_logging, register_secret
 from figsync_runtime.resumer import run_resumer
-from figsync_runtime.settings import RuntimeSettings
+from figsync_runtime.secrets import DEVELOPMENT_KEY, SecretBox
+from figsync_runtime.settings import RuntimeSettings, SettingsError
 from figsync_runtime.steps import RetryPolicy, Step, StepRunner
+from figsync_runtime.teams import TeamRepository
 from figsync_runtime.tracing import configure_tracing
 
 log = structlog.get_logger("figsync.service")
@@ -38,6 +40,7 @@ class Resources:
     store: PostgresEventStore
     broker: NatsBroker
     stop: asyncio.Event
+    teams: TeamRepository
 
 
 BackgroundTask = Callable[[asyncio.Event], Awaitable[None]]
@@ -51,6 +54,11 @@ class Wiring:
     app: Starlette | None = None
     tasks: Sequence[BackgroundTask] = ()
     on_stop: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+def secret_box(settings: RuntimeSettings) -> SecretBox:
+    key = settings.secret_key.get_secret_value() if settings.secret_key else DEVELOPMENT_KEY
+    return SecretBox(key)
 
 
 def retry_policy(settings: RuntimeSettings) -> RetryPolicy:
@@ -73,6 +81,11 @@ async def serve(
     provider = configure_tracing(name, settings.trace_console)
     if settings.secret_key:
         register_secret(settings.secret_key.get_secret_value())
+    elif not settings.is_development:
+        raise SettingsError(
+            "settings.secret_key_missing: FIGSYNC_SECRET_KEY is required outside development "
+            "(make one with `figsync secret-key`)"
+        )
     database_url, nats_url = settings.require_urls()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -84,7 +97,9 @@ async def serve(
     broker = build_broker(nats_url, name)
     await broker.connect()
     await ensure_stream(broker.connection.jetstream(), settings.stream())
-    resources = Resources(name, settings, pool, PostgresEventStore(pool), broker, stop)
+    store = PostgresEventStore(pool)
+    teams = TeamRepository(store, secret_box(settings))
+    resources = Resources(name, settings, pool, store, broker, stop, teams)
     wiring = await build(resources)
 
     for step in wiring.steps:

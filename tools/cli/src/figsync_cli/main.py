@@ -1,1 +1,86 @@
-def main() -> None: ...
+"""The `figsync` command: migrate, relay, dev, sandbox, schemas, secret-key."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    from figsync_eventstore import migrate
+    from figsync_runtime import RuntimeSettings, load_settings
+
+    settings = load_settings(RuntimeSettings)
+    if not settings.database_url:
+        print("settings.missing: set FIGSYNC_DATABASE_URL", file=sys.stderr)
+        return 2
+    applied = asyncio.run(migrate(settings.database_url))
+    print(f"migrations applied: {applied}" if applied else "database is up to date")
+    return 0
+
+
+def _relay(_: argparse.Namespace) -> int:
+    from figsync_runtime.relay_main import main
+
+    main()
+    return 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from figsync_cli.dev import run_dev
+
+    return run_dev(send_fixture=args.send_fixture)
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from figsync_sandbox.cli import main
+
+    return main(args.rest) or 0
+
+
+def _schemas(args: argparse.Namespace) -> int:
+    from figsync_contracts.schemas import write_schemas
+
+    if args.action == "write":
+        changed = write_schemas()
+        print("\n".join(changed) if changed else "schemas are up to date")
+    return 0
+
+
+def _secret_key(_: argparse.Namespace) -> int:
+    from figsync_runtime.secrets import generate_key
+
+    print(generate_key())
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="figsync", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
+    commands.add_parser("relay", help="run the store-to-NATS relay").set_defaults(func=_relay)
+    dev = commands.add_parser("dev", help="run the whole system locally")
+    dev.add_argument("--send-fixture", action="store_true", help=argparse.SUPPRESS)
+    dev.set_defaults(func=_dev)
+    sandbox = commands.add_parser("sandbox", help="run the Figma/Notion/Anthropic sandbox")
+    sandbox.add_argument("rest", nargs=argparse.REMAINDER)
+    sandbox.set_defaults(func=_sandbox)
+    schemas = commands.add_parser("schemas", help="write the events' JSON schemas")
+    schemas.add_argument("action", choices=["write"])
+    schemas.set_defaults(func=_schemas)
+    commands.add_parser("secret-key", help="print a new FIGSYNC_SECRET_KEY").set_defaults(
+        func=_secret_key
+    )
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(args.func(args))
+
+
+if __name__ == "__main__":
+    main()

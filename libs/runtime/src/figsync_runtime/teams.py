@@ -1,0 +1,202 @@
+"""Teams: settings as an event-sourced stream (the audit trail), secrets encrypted apart."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field
+
+from figsync_contracts import TeamSettingsChanged, new_envelope, team_stream_id
+from figsync_eventstore import Appended, PostgresEventStore
+from figsync_runtime.logs import register_secret
+from figsync_runtime.secrets import Sealed, SecretBox
+
+DEFAULT_TEAM = "default"
+TEAM_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+SECRET_NAMES = frozenset(
+    {
+        "figma_token",
+        "notion_token",
+        "anthropic_api_key",
+        "email_webhook_secret",
+        "figma_webhook_passcode",
+        "slack_webhook_url",
+        "mailgun_signing_key",
+        "sendgrid_password",
+        "postmark_password",
+    }
+)
+
+
+class TeamSettings(BaseModel):
+    """Everything about a team that is not a secret."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    team: str
+    name: str = ""
+    tracked_mentions: list[str] = Field(default_factory=list)
+    figma_files: list[str] = Field(default_factory=list)
+    notion_database_id: str | None = None
+    notion_field_mapping: dict[str, str] = Field(default_factory=dict)
+    ai_enabled: bool = True
+    ai_model: str | None = None
+    ai_monthly_budget_usd: Decimal | None = None
+    confirmations_enabled: bool = True
+    confirmation_template: str | None = None
+    recipient_addresses: list[str] = Field(default_factory=list)
+    secrets_set: list[str] = Field(default_factory=list)
+    version: int = 0
+
+
+SETTABLE = frozenset(TeamSettings.model_fields) - {"team", "secrets_set", "version"}
+
+
+class TeamError(ValueError):
+    """A team or setting that cannot be (bad id, unknown setting, unknown secret)."""
+
+
+def check_team_id(team: str) -> str:
+    if not TEAM_ID.match(team):
+        raise TeamError(
+            f"team.bad_id: {team!r} is not a team id (lowercase letters, digits, dashes; ≤ 63)"
+        )
+    return team
+
+
+class TeamRepository:
+    """Reads and changes teams. Settings changes are TeamSettingsChanged events; secret values
+    go only to the encrypted team_secrets table (the event names which secret changed)."""
+
+    def __init__(self, store: PostgresEventStore, box: SecretBox) -> None:
+        self.store = store
+        self.pool: asyncpg.Pool = store.pool
+        self.box = box
+
+    async def get(self, team: str) -> TeamSettings | None:
+        history = await self.store.read_stream(team_stream_id(check_team_id(team)))
+        if not history:
+            return None
+        state: dict[str, Any] = {"team": team}
+        secrets: set[str] = set()
+        for recorded in history:
+            change = TeamSettingsChanged.model_validate(recorded.data)
+            state.update(change.changes)
+            secrets.update(change.secrets_changed)
+        state["secrets_set"] = sorted(secrets)
+        state["version"] = history[-1].version
+        return TeamSettings.model_validate(state)
+
+    async def teams(self) -> list[str]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT DISTINCT stream_id FROM events WHERE type = $1 ORDER BY stream_id",
+                TeamSettingsChanged.type,
+            )
+        return [r["stream_id"].removeprefix("team:") for r in rows]
+
+    async def change(
+        self,
+        team: str,
+        changes: Mapping[str, Any],
+        *,
+        secrets: Mapping[str, str] | None = None,
+        changed_by: str = "",
+    ) -> TeamSettings:
+        """Apply settings changes and secret updates; only what differs is recorded."""
+        check_team_id(team)
+        unknown = set(changes) - SETTABLE
+        if unknown:
+            raise TeamError(f"team.unknown_setting: {', '.join(sorted(unknown))}")
+        bad_secrets = set(secrets or {}) - SECRET_NAMES
+        if bad_secrets:
+            raise TeamError(f"team.unknown_secret: {', '.join(sorted(bad_secrets))}")
+        current = await self.get(team) or TeamSettings(team=team)
+        candidate = TeamSettings.model_validate({**current.model_dump(), **changes})
+        diff = {
+            key: getattr(candidate, key)
+            for key in changes
+            if getattr(candidate, key) != getattr(current, key)
+        }
+        secrets_changed = []
+        for name, value in (secrets or {}).items():
+            if await self.get_secret(team, name) != value:
+                await self._store_secret(team, name, value)
+                secrets_changed.append(name)
+        if not diff and not secrets_changed and current.version:
+            return current
+        event = TeamSettingsChanged(
+            changes=TeamSettings.model_validate({**current.model_dump(), **diff}).model_dump(
+                mode="json", include=set(diff)
+            ),
+            secrets_changed=sorted(secrets_changed),
+            changed_by=changed_by,
+        )
+        stream = team_stream_id(team)
+        envelope = new_envelope(event, stream_id=stream, team=team, source="/teams")
+        outcome = await self.store.append(stream, [envelope], expected_version=current.version)
+        if not isinstance(outcome, Appended):
+            raise TeamError("team.concurrent_change: the team changed meanwhile; try again")
+        return await self.get(team)  # type: ignore[return-value]
+
+    async def _store_secret(self, team: str, name: str, value: str) -> None:
+        sealed = self.box.seal(team, name, value)
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO team_secrets (team, name, ciphertext, nonce, key_id)
+                   VALUES ($1, $2, $3, $4, $5)
+                   ON CONFLICT (team, name) DO UPDATE
+                   SET ciphertext = $3, nonce = $4, key_id = $5, updated_at = now()""",
+                team,
+                name,
+                sealed.ciphertext,
+                sealed.nonce,
+                sealed.key_id,
+            )
+
+    async def get_secret(self, team: str, name: str) -> str | None:
+        """A team's secret in clear (registered for log redaction), or None if not set."""
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT ciphertext, nonce, key_id FROM team_secrets WHERE team = $1 AND name = $2",
+                team,
+                name,
+            )
+        if row is None:
+            return None
+        value = self.box.open(team, name, Sealed(row["nonce"], row["ciphertext"], row["key_id"]))
+        register_secret(value)
+        return value
+
+
+_ENV_SECRETS = {
+    "FIGMA_API_TOKEN": "figma_token",
+    "NOTION_API_KEY": "notion_token",
+    "ANTHROPIC_API_KEY": "anthropic_api_key",
+    "FIGSYNC_EMAIL_WEBHOOK_SECRET": "email_webhook_secret",
+    "FIGSYNC_FIGMA_WEBHOOK_PASSCODE": "figma_webhook_passcode",
+}
+
+
+async def ensure_default_team(
+    repo: TeamRepository, env: Mapping[str, str] | None = None
+) -> TeamSettings:
+    """Create or update the zero-configuration team from environment variables."""
+    env = os.environ if env is None else env
+    changes: dict[str, Any] = {"name": "Default team"}
+    if env.get("FIGSYNC_TRACKED_MENTIONS") is not None:
+        changes["tracked_mentions"] = [
+            m.strip() for m in env["FIGSYNC_TRACKED_MENTIONS"].split(",") if m.strip()
+        ]
+    if env.get("NOTION_DATABASE_ID"):
+        changes["notion_database_id"] = env["NOTION_DATABASE_ID"]
+    secrets = {name: env[var] for var, name in _ENV_SECRETS.items() if env.get(var)}
+    for value in secrets.values():
+        register_secret(value)
+    return await repo.change(DEFAULT_TEAM, changes, secrets=secrets, changed_by="environment")

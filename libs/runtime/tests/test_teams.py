@@ -1,0 +1,108 @@
+import json
+import logging
+
+import pytest
+
+from figsync_runtime.logs import configure_logging
+from figsync_runtime.secrets import Sealed, SecretBox, SecretKeyError, generate_key
+from figsync_runtime.teams import DEFAULT_TEAM, TeamError, TeamRepository, ensure_default_team
+
+pytestmark = pytest.mark.integration
+
+FIGMA_TOKEN = "figd_EXAMPLE_not_a_real_token_0123456789"
+NOTION_TOKEN = "ntn_EXAMPLE_not_a_real_token_abcdefghij"
+
+ENV = {
+    "FIGMA_API_TOKEN": FIGMA_TOKEN,
+    "NOTION_API_KEY": NOTION_TOKEN,
+    "NOTION_DATABASE_ID": "2a1e5f1c-0000-4000-8000-000000000001",
+    "ANTHROPIC_API_KEY": "sk-ant-EXAMPLE-not-a-real-key-000000",
+    "FIGSYNC_TRACKED_MENTIONS": "@Anna Smith, @dev.team ,@ops-lead",
+    "FIGSYNC_EMAIL_WEBHOOK_SECRET": "whsec_RVhBTVBMRS1ub3QtcmVhbA==",
+    "FIGSYNC_FIGMA_WEBHOOK_PASSCODE": "passcode-EXAMPLE-123",
+}
+
+
+@pytest.fixture
+def repo(event_store):
+    return TeamRepository(event_store, SecretBox(generate_key()))
+
+
+async def test_the_default_team_comes_from_the_environment(repo):
+    team = await ensure_default_team(repo, ENV)
+    assert team.team == DEFAULT_TEAM
+    assert team.tracked_mentions == ["@Anna Smith", "@dev.team", "@ops-lead"]
+    assert team.notion_database_id == ENV["NOTION_DATABASE_ID"]
+    assert set(team.secrets_set) >= {"figma_token", "notion_token", "anthropic_api_key"}
+    assert await repo.get_secret(DEFAULT_TEAM, "figma_token") == FIGMA_TOKEN
+
+
+async def test_restarting_with_the_same_environment_records_nothing_new(repo, event_store):
+    await ensure_default_team(repo, ENV)
+    await ensure_default_team(repo, ENV)
+    assert len(await event_store.read_stream("team:default")) == 1
+    await ensure_default_team(repo, {**ENV, "FIGSYNC_TRACKED_MENTIONS": "@someone"})
+    history = await event_store.read_stream("team:default")
+    assert len(history) == 2
+    assert history[-1].data["changes"] == {"tracked_mentions": ["@someone"]}
+
+
+async def test_settings_changes_are_events_and_secrets_are_only_named_in_them(
+    repo, event_store, pg_pool
+):
+    await ensure_default_team(repo, ENV)
+    await repo.change("acme", {"ai_enabled": False}, secrets={"figma_token": "figd_OTHER_1234567"},
+                      changed_by="admin@acme.example")  # fmt: skip
+    last = (await event_store.read_stream("team:acme"))[-1]
+    assert last.data["changes"] == {"ai_enabled": False}
+    assert last.data["secrets_changed"] == ["figma_token"]
+    async with pg_pool.acquire() as conn:
+        everything = json.dumps(
+            [dict(r) for r in await conn.fetch("SELECT data, metadata FROM events")]
+        )
+        stored = await conn.fetch("SELECT ciphertext FROM team_secrets")
+    for secret in (*ENV.values(), "figd_OTHER_1234567"):
+        if secret.startswith(("figd", "ntn", "sk-ant", "whsec", "passcode")):
+            assert secret not in everything
+            assert all(secret.encode() not in bytes(r["ciphertext"]) for r in stored)
+
+
+async def test_unknown_settings_secrets_and_team_ids_are_refused(repo):
+    with pytest.raises(TeamError, match="team.unknown_setting: colour"):
+        await repo.change("acme", {"colour": "red"})
+    with pytest.raises(TeamError, match="team.unknown_secret: password"):
+        await repo.change("acme", {}, secrets={"password": "x"})
+    with pytest.raises(TeamError, match="team.bad_id"):
+        await repo.change("../etc", {})
+
+
+async def test_secrets_never_reach_the_logs(repo, capsys):
+    configure_logging("test", "DEBUG", "json")
+    team = await ensure_default_team(repo, ENV)
+    logging.getLogger("test").warning(
+        "calling figma with %s for anna@example.com, Authorization: Bearer %s",
+        await repo.get_secret(DEFAULT_TEAM, "figma_token"),
+        NOTION_TOKEN,
+    )
+    err = capsys.readouterr().err
+    assert team.secrets_set
+    assert FIGMA_TOKEN not in err and NOTION_TOKEN not in err
+    assert "anna@example.com" not in err and "***@example.com" in err
+    assert json.loads(err.strip().splitlines()[-1])["level"] == "warning"
+
+
+def test_sealed_secrets_are_bound_to_team_name_and_key():
+    box = SecretBox(generate_key())
+    sealed = box.seal("acme", "figma_token", FIGMA_TOKEN)
+    assert FIGMA_TOKEN.encode() not in sealed.ciphertext
+    assert box.open("acme", "figma_token", sealed) == FIGMA_TOKEN
+    with pytest.raises(SecretKeyError, match="tampered"):
+        box.open("other", "figma_token", sealed)
+    flipped = Sealed(sealed.nonce, bytes([sealed.ciphertext[0] ^ 1]) + sealed.ciphertext[1:],
+                     sealed.key_id)  # fmt: skip
+    with pytest.raises(SecretKeyError, match="tampered"):
+        box.open("acme", "figma_token", flipped)
+    with pytest.raises(SecretKeyError, match="key_mismatch"):
+        SecretBox(generate_key()).open("acme", "figma_token", sealed)
+    with pytest.raises(SecretKeyError, match="32 bytes"):
+        SecretBox("c2hvcnQ=")

@@ -1,0 +1,175 @@
+"""`make dev`: embedded NATS and Postgres, the sandbox APIs, the relay and every service as
+separate processes with prefixed logs. Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import httpx
+
+SERVICES = [
+    # name, module, port variable, default port
+    ("relay", "figsync_runtime.relay_main", "FIGSYNC_RELAY_PORT", 8015),
+    ("ingest", "figsync_ingest.main", "FIGSYNC_INGEST_PORT", 8000),
+    ("figma", "figsync_figma.main", "FIGSYNC_FIGMA_PORT", 8011),
+    ("summarizer", "figsync_summarizer.main", "FIGSYNC_SUMMARIZER_PORT", 8012),
+    ("notion", "figsync_notion.main", "FIGSYNC_NOTION_PORT", 8013),
+    ("notifier", "figsync_notifier.main", "FIGSYNC_NOTIFIER_PORT", 8014),
+    ("projector", "figsync_projector.main", "FIGSYNC_PROJECTOR_PORT", 8001),
+]
+SANDBOX_PORTS = {
+    "FIGSYNC_SANDBOX_FIGMA_PORT": 8101,
+    "FIGSYNC_SANDBOX_NOTION_PORT": 8102,
+    "FIGSYNC_SANDBOX_ANTHROPIC_PORT": 8103,
+}
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+
+
+def _port(env: dict[str, str], variable: str, default: int) -> int:
+    port = int(env.get(variable, default))
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise SystemExit(
+                f"dev.port_in_use: port {port} is taken; set {variable} to a free port"
+            ) from None
+    return port
+
+
+def _pump(name: str, stream, width: int) -> None:
+    for line in iter(stream.readline, b""):
+        sys.stdout.write(f"{name:<{width}} | {line.decode(errors='replace')}")
+        sys.stdout.flush()
+
+
+def _start(name: str, argv: list[str], env: dict[str, str], width: int) -> Child:
+    process = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    threading.Thread(target=_pump, args=(name, process.stdout, width), daemon=True).start()
+    return Child(name, process)
+
+
+def _wait_ready(url: str, child: Child, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.process.poll() is not None:
+            raise SystemExit(f"dev.start_failed: {child.name} exited ({child.process.returncode})")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"dev.start_failed: {child.name} not ready at {url} in {timeout}s")
+
+
+def run_dev(send_fixture: bool = False) -> int:
+    from figsync_eventstore import migrate
+    from figsync_testkit.embedded import EmbeddedNats, EmbeddedPostgres
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "FIGSYNC_LOG_FORMAT": "console"}
+    env.setdefault("FIGSYNC_ENVIRONMENT", "development")
+    env.setdefault("FIGSYNC_TRACKED_MENTIONS", "@Figsync Dev")
+    children: list[Child] = []
+    postgres = nats = None
+    width = 10
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    lines: list[str] = []
+    try:
+        if not env.get("FIGSYNC_DATABASE_URL"):
+            port = int(env.get("FIGSYNC_DEV_POSTGRES_PORT", 0)) or None
+            postgres = EmbeddedPostgres(port=port).start()
+            env["FIGSYNC_DATABASE_URL"] = postgres.url
+        if not env.get("FIGSYNC_NATS_URL"):
+            port = int(env.get("FIGSYNC_DEV_NATS_PORT", 0)) or None
+            nats = EmbeddedNats(port=port).start()
+            env["FIGSYNC_NATS_URL"] = nats.url
+        lines += [f"postgres: {env['FIGSYNC_DATABASE_URL']}", f"nats: {env['FIGSYNC_NATS_URL']}"]
+        asyncio.run(migrate(env["FIGSYNC_DATABASE_URL"]))
+        asyncio.run(_ensure_default_team(env))
+
+        if importlib.util.find_spec("figsync_sandbox.cli"):
+            ports = {var: _port(env, var, default) for var, default in SANDBOX_PORTS.items()}
+            env.update({var: str(port) for var, port in ports.items()})
+            sandbox = _start("sandbox", [sys.executable, "-m", "figsync_sandbox"], env, width)
+            children.append(sandbox)
+            for api, var in (("figma", "FIGSYNC_SANDBOX_FIGMA_PORT"),
+                             ("notion", "FIGSYNC_SANDBOX_NOTION_PORT"),
+                             ("anthropic", "FIGSYNC_SANDBOX_ANTHROPIC_PORT")):  # fmt: skip
+                url = f"http://127.0.0.1:{ports[var]}"
+                api_var = f"FIGSYNC_{api.upper()}_API_URL"
+                if not env.get(api_var):
+                    env[api_var] = url
+                    lines.append(f"sandbox {api}: {url}")
+            _wait_ready(f"http://127.0.0.1:{ports['FIGSYNC_SANDBOX_FIGMA_PORT']}/_sandbox/requests",
+                        sandbox)  # fmt: skip
+
+        for name, module, variable, default in SERVICES:
+            port = _port(env, variable, default)
+            child_env = {**env, "FIGSYNC_HTTP_PORT": str(port)}
+            child = _start(name, [sys.executable, "-m", module], child_env, width)
+            children.append(child)
+            _wait_ready(f"http://127.0.0.1:{port}/readyz", child)
+            label = "dashboard" if name == "projector" else name
+            lines.append(f"{label}: http://127.0.0.1:{port}")
+
+        print("\nfigsync is running — Ctrl-C stops everything", flush=True)
+        for line in lines:
+            print(f"  {line}", flush=True)
+        while not stopping:
+            for child in children:
+                if child.process.poll() is not None:
+                    print(f"dev: {child.name} exited with {child.process.returncode}", flush=True)
+                    stopping = True
+            time.sleep(0.3)
+        return 0
+    finally:
+        for child in reversed(children):
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        for child in reversed(children):
+            try:
+                child.process.wait(15)
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+        if nats:
+            nats.close()
+        if postgres:
+            postgres.close()
+        print("dev: stopped", flush=True)
+
+
+async def _ensure_default_team(env: dict[str, str]) -> None:
+    from figsync_eventstore import PostgresEventStore, create_pool
+    from figsync_runtime.secrets import DEVELOPMENT_KEY, SecretBox
+    from figsync_runtime.teams import TeamRepository, ensure_default_team
+
+    pool = await create_pool(env["FIGSYNC_DATABASE_URL"])
+    try:
+        key = env.get("FIGSYNC_SECRET_KEY") or DEVELOPMENT_KEY
+        await ensure_default_team(TeamRepository(PostgresEventStore(pool), SecretBox(key)), env)
+    finally:
+        await pool.close()

@@ -1,0 +1,41 @@
+import base64
+import subprocess
+import sys
+
+import asyncpg
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def figsync(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "figsync_cli.main", *args],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+
+
+async def test_figsync_migrate_creates_the_store_and_is_idempotent(postgres_url):
+    admin = await asyncpg.connect(postgres_url)
+    await admin.execute("CREATE DATABASE cli_migrate")
+    url = postgres_url.rsplit("/", 1)[0] + "/cli_migrate"
+    try:
+        first = figsync("migrate", env={"FIGSYNC_DATABASE_URL": url, "PATH": ""})
+        assert first.returncode == 0, first.stderr
+        assert "migrations applied: [1, 2]" in first.stdout
+        second = figsync("migrate", env={"FIGSYNC_DATABASE_URL": url, "PATH": ""})
+        assert "up to date" in second.stdout
+    finally:
+        await admin.execute("DROP DATABASE cli_migrate WITH (FORCE)")
+        await admin.close()
+
+
+def test_figsync_migrate_without_a_database_says_what_to_set():
+    result = figsync("migrate", env={"PATH": ""})
+    assert result.returncode == 2
+    assert "FIGSYNC_DATABASE_URL" in result.stderr
+
+
+def test_secret_key_prints_a_usable_key():
+    key = figsync("secret-key").stdout.strip()
+    assert len(base64.urlsafe_b64decode(key)) == 32
