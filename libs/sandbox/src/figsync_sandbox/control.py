@@ -80,6 +80,10 @@ class ServerState:
         """An error in this API's own shape."""
         raise NotImplementedError
 
+    def unknown_route(self, status: int) -> Response:
+        """The answer to a path or method the API does not have (404/405 by default)."""
+        return self.error_response(status)
+
     def reset_data(self) -> None:
         """Restore the seeded default data."""
         raise NotImplementedError
@@ -166,7 +170,7 @@ def install(app: FastAPI, state: ServerState) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return state.error_response(exc.status_code)
+        return state.unknown_route(exc.status_code)
 
     @app.get(f"{CONTROL_PREFIX}/health")
     async def health() -> dict[str, Any]:

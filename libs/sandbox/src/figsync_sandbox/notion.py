@@ -246,6 +246,9 @@ class NotionState(control.ServerState):
             headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
         return JSONResponse(body, status_code=status, headers=headers)
 
+    def unknown_route(self, status: int) -> Response:
+        return self.error_response(400, "invalid_request_url", "Invalid request URL.")
+
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             return {
