@@ -9,7 +9,6 @@ EDITABLES := $(foreach p,$(PACKAGES),-e ./$(p))
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python constraints.txt requirements-dev.txt packages.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements-dev.txt $(EDITABLES)
