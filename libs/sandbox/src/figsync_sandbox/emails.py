@@ -3,6 +3,7 @@
 The HTML template is the fixture email (fixtures/email/figma-mention.html) with its dynamic
 parts replaced: the preheader, the click-tracking links, the grey file name, the headline and
 the comment rows (avatar, bold author, text with mentions as `<span style="color: #007be5">`).
+URLs in attributes are written unescaped, as in the real email (they never hold quotes).
 The "reply" variant shows the whole thread up to the reply; earlier comments are dimmed
 (`opacity:0.5`), the comment that caused the email has `opacity:1`.
 """
@@ -49,16 +50,21 @@ def avatar_url(user: FigmaUser) -> str:
     return f"https://www.gravatar.com/avatar/{digest}?size=240&default={quote(AVATAR_DEFAULT, '')}"
 
 
+def text(value: str) -> str:
+    """Escape for an HTML text node (quotes stay literal, as in Figma's emails)."""
+    return html.escape(value, quote=False)
+
+
 def comment_body_html(comment: FigmaComment, users: dict[str, FigmaUser]) -> str:
     """The comment text as the email renders it: escaped, mentions in blue spans."""
     parts = []
     for frag in comment.fragments:
         if "mention" in frag:
             user = users.get(frag["mention"])
-            handle = html.escape("@" + (user.handle if user else frag["mention"]))
+            handle = text("@" + (user.handle if user else frag["mention"]))
             parts.append(f'<span style="{MENTION_STYLE}">{handle}</span>')
         else:
-            parts.append(html.escape(frag.get("text", "")).replace("\n", "<br>"))
+            parts.append(text(frag.get("text", "")).replace("\n", "<br>"))
     return "".join(parts)
 
 
@@ -103,8 +109,12 @@ def render_comment_email(
             body = "                            " + comment_body_html(item, state.users) + "\n"
             rows.append(
                 row_template.replace("{{opacity}}", "1" if item is comment else "0.5")
-                .replace("{{avatar_url}}", html.escape(avatar_url(item.user), quote=True))
-                .replace("{{author}}", html.escape(item.user.handle))
+                .replace("{{avatar_url}}", avatar_url(item.user))
+                .replace(
+                    'alt="Avatar image of {{author}}"',
+                    f'alt="Avatar image of {html.escape(item.user.handle, quote=True)}"',
+                )
+                .replace("{{author}}", text(item.user.handle))
                 .replace("{{body}}", body)
             )
         author = comment.user.handle
@@ -112,14 +122,14 @@ def render_comment_email(
         file_url = file.url
 
     def link(target: str, universal: bool = False) -> str:
-        return html.escape(click_link(target, universal=universal, base_url=click_base_url))
+        return click_link(target, universal=universal, base_url=click_base_url)
 
     filler = _template("preheader_filler.txt")
     values = {
-        "preheader": html.escape(f' "{plain}"') + filler,
-        "file_name": html.escape(file_name),
-        "headline": html.escape(headline(author, variant)),
-        "thumbnail_url": html.escape(
+        "preheader": text(f' "{plain}"') + filler,
+        "file_name": text(file_name),
+        "headline": text(headline(author, variant)),
+        "thumbnail_url": (
             f"https://api-cdn.figma.com/resize/images/{file_key}/{comment_id}"
             "?height=500&width=800&mode=embed&commentx=137&commenty=107&fb"
         ),
@@ -127,9 +137,7 @@ def render_comment_email(
         "link_comment_image": link(comment_url, universal=True),
         "link_view": link(comment_url, universal=True),
         "link_unsubscribe": link(f"{file_url}?notification-settings=1"),
-        "open_pixel": html.escape(
-            f"{click_base_url.rstrip('/')}/wf/open?upn={encode_upn(comment_url)}"
-        ),
+        "open_pixel": f"{click_base_url.rstrip('/')}/wf/open?upn={encode_upn(comment_url)}",
         "comments": "".join(rows),
     }
     values.update({name: link(target) for name, target in SOCIAL.items()})
