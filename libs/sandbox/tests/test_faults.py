@@ -90,6 +90,8 @@ async def test_http_control_api_sets_seeded_faults_and_lists_requests(sandbox_ap
         assert (await client.post("/_sandbox/faults", json=rules)).status_code == 200
         first = await notion_statuses(client, 30)
         assert (await client.post("/_sandbox/reset", json={"seed": 42})).status_code == 200
+        # reset restores the default rate limit too; lift it again over HTTP.
+        assert (await client.post("/_sandbox/config", json={"burst": 1000})).status_code == 200
         assert (await client.post("/_sandbox/faults", json=rules)).status_code == 200
         second = await notion_statuses(client, 30)
         assert first == second and set(first) == {200, 503}
@@ -101,7 +103,8 @@ async def test_http_control_api_sets_seeded_faults_and_lists_requests(sandbox_ap
         assert listed["seed"] == 42 and len(listed["history"]) == 30
         assert (await client.delete("/_sandbox/faults")).status_code == 200
         assert set(await notion_statuses(client, 3)) == {200}
-    sandbox_api.notion.configure(burst=10)
+        bad = await client.post("/_sandbox/config", json={"speed": 1})
+        assert bad.status_code == 400
 
 
 @pytest.mark.parametrize(

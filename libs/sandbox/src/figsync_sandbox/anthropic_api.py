@@ -187,6 +187,7 @@ class AnthropicState(control.ServerState):
 
     def reset_data(self) -> None:
         with self.lock:
+            self.max_body_bytes = type(self).max_body_bytes
             self.api_keys = set(self.default_keys)
             self.messages = []
 

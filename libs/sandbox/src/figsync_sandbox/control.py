@@ -94,7 +94,7 @@ class ServerState:
 
     # -- shared ---------------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> None:
-        """Restore default data, drop faults and forget all requests."""
+        """Restore default data and settings, drop faults and forget all requests."""
         with self.lock:
             self.faults.reset(seed)
             self._requests.clear()

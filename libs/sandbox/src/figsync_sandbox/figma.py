@@ -170,6 +170,14 @@ class FigmaState(control.ServerState):
         self._next_id = 1000000001
         self._clock = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
         self._pending: set[asyncio.Future[Any]] = set()
+        self._defaults: dict[str, Any] = {
+            "tier2_per_minute": tier2_per_minute,
+            "tier3_per_minute": tier3_per_minute,
+            "webhook_url": webhook_url or "",
+            "webhook_passcode": webhook_passcode,
+            "webhook_retry_delays": webhook_retry_delays,
+            "rate_limit_type": rate_limit_type,
+        }
         self.reset_data()
 
     # -- configuration ----------------------------------------------------------------
@@ -200,6 +208,7 @@ class FigmaState(control.ServerState):
 
     def reset_data(self) -> None:
         with self.lock:
+            self.configure(**self._defaults)
             self.tokens = dict(self.default_tokens)
             self.users = {}
             self.files = {}

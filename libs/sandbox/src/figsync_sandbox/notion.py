@@ -174,6 +174,11 @@ class NotionState(control.ServerState):
         self.data_sources: dict[str, DataSource] = {}
         self.pages: dict[str, Page] = {}
         self._counter = 0
+        self._defaults: dict[str, Any] = {
+            "rate_per_second": rate_per_second,
+            "burst": burst,
+            "create_select_options": create_select_options,
+        }
         self.reset_data()
 
     def configure(
@@ -195,6 +200,7 @@ class NotionState(control.ServerState):
 
     def reset_data(self) -> None:
         with self.lock:
+            self.configure(**self._defaults)
             self.tokens = set(self.default_tokens)
             self.databases, self.data_sources, self.pages = {}, {}, {}
             self.limiter.clear()
