@@ -187,9 +187,14 @@ class StepRunner:
         started = time.perf_counter()
         structlog.contextvars.bind_contextvars(job_id=delivered.subject, step=self.step.name)
         try:
+            # Under the transport's consumer span when there is one (an unbroken chain
+            # publish → process → step); otherwise continue the event's own trace.
+            inside_consumer = trace.get_current_span().get_span_context().is_valid
             with tracer.start_as_current_span(
                 f"{self.step.name} {delivered.type}",
-                context=context_from_traceparent(delivered.traceparent),
+                context=None
+                if inside_consumer
+                else context_from_traceparent(delivered.traceparent),
                 kind=trace.SpanKind.INTERNAL,
                 attributes={"figsync.job_id": delivered.subject, "figsync.step": self.step.name},
             ):

@@ -14,6 +14,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 def configure_tracing(service: str, console: bool = False) -> TracerProvider:
     """Export spans over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set, else to the console
     when asked (development), else nowhere. Returns the provider so callers can flush it."""
+    existing = trace.get_tracer_provider()
+    if isinstance(existing, TracerProvider):
+        return existing  # the global provider can be set once per process
     provider = TracerProvider(resource=Resource.create({"service.name": f"figsync-{service}"}))
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"

@@ -24,6 +24,23 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+if sys.platform.startswith("linux"):
+    import ctypes
+
+    # Loaded here, in the parent: the child may already run as an unprivileged user that
+    # cannot read this interpreter's files when preexec_fn runs.
+    _prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+else:  # pragma: no cover
+    _prctl = None
+
+
+def _die_with_parent() -> None:
+    # Linux: the server gets SIGKILL when the process that started it dies, so a killed test
+    # run or `make dev` never leaves an orphaned Postgres or NATS behind.
+    if _prctl is not None:
+        _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def _wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -108,9 +125,12 @@ class EmbeddedPostgres:
         self.process = subprocess.Popen(
             [self._bin("postgres"), "-D", str(self.data_dir), "-p", str(self.port),
              "-h", "127.0.0.1", "-k", str(self.base_dir),
-             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+             "-c", "fsync=off", "-c", "full_page_writes=off",
+             # fsync off is safe against process crashes (the OS keeps the writes); a
+             # committed transaction survives a SIGKILL of the server.
              "-c", "max_connections=300", "-c", "shared_buffers=128MB"],
             stdout=log, stderr=subprocess.STDOUT, user=self._user, start_new_session=True,
+            preexec_fn=_die_with_parent,
         )  # fmt: skip
         _wait_for_port("127.0.0.1", self.port, 30, self.process)
         self._wait_ready()
@@ -171,6 +191,7 @@ class EmbeddedNats:
             [self.binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port),
              "-m", str(self.monitor_port), "-sd", str(self.base_dir / "jetstream")],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_die_with_parent,
         )  # fmt: skip
         _wait_for_port("127.0.0.1", self.port, 30, self.process)
         return self
