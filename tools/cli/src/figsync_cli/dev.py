@@ -109,9 +109,9 @@ def run_dev(send_fixture: bool = False) -> int:
             env["FIGSYNC_NATS_URL"] = nats.url
         lines += [f"postgres: {env['FIGSYNC_DATABASE_URL']}", f"nats: {env['FIGSYNC_NATS_URL']}"]
         asyncio.run(migrate(env["FIGSYNC_DATABASE_URL"]))
-        asyncio.run(_ensure_default_team(env))
 
         if importlib.util.find_spec("figsync_sandbox.cli"):
+            _sandbox_credentials(env)
             ports = {var: _port(env, var, default) for var, default in SANDBOX_PORTS.items()}
             env.update({var: str(port) for var, port in ports.items()})
             sandbox = _start("sandbox", [sys.executable, "-m", "figsync_sandbox"], env, width)
@@ -124,8 +124,9 @@ def run_dev(send_fixture: bool = False) -> int:
                 if not env.get(api_var):
                     env[api_var] = url
                     lines.append(f"sandbox {api}: {url}")
-            _wait_ready(f"http://127.0.0.1:{ports['FIGSYNC_SANDBOX_FIGMA_PORT']}/_sandbox/requests",
+            _wait_ready(f"http://127.0.0.1:{ports['FIGSYNC_SANDBOX_FIGMA_PORT']}/_sandbox/health",
                         sandbox)  # fmt: skip
+        asyncio.run(_ensure_default_team(env))
 
         for name, module, variable, default in SERVICES:
             port = _port(env, variable, default)
@@ -160,6 +161,28 @@ def run_dev(send_fixture: bool = False) -> int:
         if postgres:
             postgres.close()
         print("dev: stopped", flush=True)
+
+
+DEV_EMAIL_WEBHOOK_SECRET = "whsec_Zmlnc3luYy1kZXZlbG9wbWVudC1vbmx5LXNlY3JldA=="
+
+
+def _sandbox_credentials(env: dict[str, str]) -> None:
+    """Without real tokens, the default team uses the sandbox's (fake) credentials."""
+    from figsync_sandbox.notion import TASKS_DATABASE_ID
+    from figsync_sandbox.servers import SandboxConfig
+
+    defaults = SandboxConfig()
+    ingest = int(env.get("FIGSYNC_INGEST_PORT", 8000))
+    env.setdefault("FIGMA_API_TOKEN", defaults.figma_token)
+    env.setdefault("NOTION_API_KEY", defaults.notion_token)
+    env.setdefault("ANTHROPIC_API_KEY", defaults.anthropic_key)
+    env.setdefault("NOTION_DATABASE_ID", TASKS_DATABASE_ID)
+    env.setdefault("FIGSYNC_EMAIL_WEBHOOK_SECRET", DEV_EMAIL_WEBHOOK_SECRET)
+    env.setdefault("FIGSYNC_FIGMA_WEBHOOK_PASSCODE", defaults.figma_webhook_passcode)
+    env.setdefault(
+        "FIGSYNC_SANDBOX_FIGMA_WEBHOOK_URL", f"http://127.0.0.1:{ingest}/v1/inbound/figma"
+    )
+    env.setdefault("FIGSYNC_SANDBOX_FIGMA_WEBHOOK_PASSCODE", env["FIGSYNC_FIGMA_WEBHOOK_PASSCODE"])
 
 
 async def _ensure_default_team(env: dict[str, str]) -> None:
