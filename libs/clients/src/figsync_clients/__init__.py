@@ -1,0 +1,1 @@
+"""Clients for outside APIs, shared by the services that call them."""
