@@ -32,7 +32,7 @@ async def test_a_reply_is_posted_to_the_root(figma, sandbox_api):
     )  # fmt: skip
     assert posted.parent_id == DEFAULT_ROOT_COMMENT_ID
     assert [c.fragments for c in sandbox_api.figma.posted_comments()] == [
-        "Task: https://notion.so/x"
+        [{"text": "Task: https://notion.so/x"}]
     ]
 
 
