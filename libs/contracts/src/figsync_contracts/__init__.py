@@ -4,6 +4,7 @@ from figsync_contracts.envelope import Envelope, new_envelope
 from figsync_contracts.events import (
     EVENT_TYPES,
     BudgetExceeded,
+    CommentClaimed,
     CommentReceived,
     ConfirmationPosted,
     ConfirmationSkipped,
@@ -15,6 +16,7 @@ from figsync_contracts.events import (
     JobIgnored,
     JobResumed,
     JobRetryRequested,
+    ManualSyncCompleted,
     ManualSyncRequested,
     SummaryGenerated,
     TaskCreated,
@@ -24,13 +26,19 @@ from figsync_contracts.events import (
     event_class,
     parse_event,
 )
-from figsync_contracts.ids import comment_job_id, email_job_id, team_stream_id
+from figsync_contracts.ids import (
+    comment_claim_stream_id,
+    comment_job_id,
+    email_job_id,
+    team_stream_id,
+)
 from figsync_contracts.subjects import STREAM_SUBJECTS, subject_for
 
 __all__ = [
     "EVENT_TYPES",
     "STREAM_SUBJECTS",
     "BudgetExceeded",
+    "CommentClaimed",
     "CommentReceived",
     "ConfirmationPosted",
     "ConfirmationSkipped",
@@ -43,12 +51,14 @@ __all__ = [
     "JobIgnored",
     "JobResumed",
     "JobRetryRequested",
+    "ManualSyncCompleted",
     "ManualSyncRequested",
     "SummaryGenerated",
     "TaskCreated",
     "TeamSettingsChanged",
     "ThreadComment",
     "ThreadResolved",
+    "comment_claim_stream_id",
     "comment_job_id",
     "email_job_id",
     "event_class",

@@ -79,6 +79,8 @@ class ThreadComment(BaseModel):
     author: str
     text: str
     created_at: datetime | None = None
+    resolved_at: datetime | None = None
+    reactions: list[str] = Field(default_factory=list)
 
 
 @_register
@@ -95,6 +97,24 @@ class ThreadResolved(Event):
     mentions: list[str]
     thread: list[ThreadComment]
     match_score: float | None = None
+
+
+@_register
+class CommentClaimed(Event):
+    """A job took a comment (first come wins): later jobs for it end as duplicates."""
+
+    job_id: str
+    file_key: str
+    comment_id: str
+
+
+@_register
+class ManualSyncCompleted(Event):
+    """A manual sync looked through a file and started a job for each untracked mention."""
+
+    file_key: str
+    comments_seen: int
+    jobs_started: list[str] = Field(default_factory=list)
 
 
 @_register
