@@ -106,3 +106,10 @@ def test_sealed_secrets_are_bound_to_team_name_and_key():
         SecretBox(generate_key()).open("acme", "figma_token", sealed)
     with pytest.raises(SecretKeyError, match="32 bytes"):
         SecretBox("c2hvcnQ=")
+
+
+async def test_services_starting_together_all_get_the_default_team(repo):
+    import asyncio
+
+    teams = await asyncio.gather(*(ensure_default_team(repo, ENV) for _ in range(6)))
+    assert {t.version for t in teams} == {1}

@@ -62,6 +62,10 @@ class TeamError(ValueError):
     """A team or setting that cannot be (bad id, unknown setting, unknown secret)."""
 
 
+class ConcurrentTeamChange(TeamError):
+    """Someone else changed the team between our read and our write."""
+
+
 def check_team_id(team: str) -> str:
     if not TEAM_ID.match(team):
         raise TeamError(
@@ -142,7 +146,9 @@ class TeamRepository:
         envelope = new_envelope(event, stream_id=stream, team=team, source="/teams")
         outcome = await self.store.append(stream, [envelope], expected_version=current.version)
         if not isinstance(outcome, Appended):
-            raise TeamError("team.concurrent_change: the team changed meanwhile; try again")
+            raise ConcurrentTeamChange(
+                "team.concurrent_change: the team changed meanwhile; try again"
+            )
         return await self.get(team)  # type: ignore[return-value]
 
     async def _store_secret(self, team: str, name: str, value: str) -> None:
@@ -199,4 +205,11 @@ async def ensure_default_team(
     secrets = {name: env[var] for var, name in _ENV_SECRETS.items() if env.get(var)}
     for value in secrets.values():
         register_secret(value)
-    return await repo.change(DEFAULT_TEAM, changes, secrets=secrets, changed_by="environment")
+    for _ in range(10):  # every service does this at start-up; they may race
+        try:
+            return await repo.change(
+                DEFAULT_TEAM, changes, secrets=secrets, changed_by="environment"
+            )
+        except ConcurrentTeamChange:
+            continue
+    raise TeamError("team.concurrent_change: the default team kept changing; try again")
