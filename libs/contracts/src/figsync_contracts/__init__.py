@@ -3,6 +3,8 @@
 from figsync_contracts.envelope import Envelope, new_envelope
 from figsync_contracts.events import (
     EVENT_TYPES,
+    AlertFailed,
+    AlertSent,
     BudgetExceeded,
     CommentClaimed,
     CommentReceived,
@@ -37,6 +39,8 @@ from figsync_contracts.subjects import STREAM_SUBJECTS, subject_for
 __all__ = [
     "EVENT_TYPES",
     "STREAM_SUBJECTS",
+    "AlertFailed",
+    "AlertSent",
     "BudgetExceeded",
     "CommentClaimed",
     "CommentReceived",

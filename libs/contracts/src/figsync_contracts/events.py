@@ -132,6 +132,11 @@ class SummaryGenerated(Event):
     output_tokens: int = 0
     cost_usd: Decimal = Decimal("0")
     source: Literal["ai", "cache", "fallback"]
+    fallback_reason: str | None = Field(
+        default=None,
+        description="Why the fallback summary was used (a stable code such as "
+        "ai_disabled, budget_exceeded, anthropic.circuit_open); None unless source=fallback.",
+    )
 
 
 @_register
@@ -237,6 +242,29 @@ class BudgetExceeded(Event):
     month: str
     budget_usd: Decimal
     spent_usd: Decimal
+
+
+AlertChannel = Literal["slack"]
+
+
+@_register
+class AlertSent(Event):
+    """The team was told (e.g. in Slack) about a failed job or a spent budget."""
+
+    channel: AlertChannel
+    about: str = Field(description="The type of the event the alert was about.")
+    attempts: int = 1
+
+
+@_register
+class AlertFailed(Event):
+    """Telling the team did not work; the job itself is unaffected by it."""
+
+    channel: AlertChannel
+    about: str = Field(description="The type of the event the alert was about.")
+    code: str
+    message: str
+    attempts: int = 1
 
 
 @_register
