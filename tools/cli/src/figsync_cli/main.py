@@ -73,6 +73,9 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("secret-key", help="print a new FIGSYNC_SECRET_KEY").set_defaults(
         func=_secret_key
     )
+    from figsync_projector.cli import register as register_projector
+
+    register_projector(commands)  # projections rebuild, replay, jobs retry
     return root
 
 

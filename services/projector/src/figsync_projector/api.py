@@ -1,0 +1,316 @@
+"""The read API and commands, every route scoped to a team: /api/teams/{team}/...
+
+`team_scope` is the one dependency that admits a request to a team; authentication (issue 10)
+replaces it, and every route follows.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
+
+from figsync_eventstore import EventStore
+from figsync_projector.commands import CommandError, request_retry, request_sync
+from figsync_projector.feed import ChangeFeed
+from figsync_projector.fold import STATUSES
+from figsync_projector.views import Views
+from figsync_runtime.teams import TEAM_ID
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status, self.code, self.message = status, code, message
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class Job(BaseModel):
+    job_id: str
+    team: str
+    source: str | None
+    status: str
+    step: str | None
+    file_key: str | None
+    file_name: str | None
+    comment_id: str | None
+    author: str | None
+    mention: str | None
+    title: str | None
+    notion_url: str | None
+    attempts: int
+    error_code: str | None
+    error_message: str | None
+    deferred_until: datetime | None
+    cost_usd: Decimal
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    processing_ms: int | None
+    event_count: int
+    last_position: int
+
+
+class TimelineEntry(BaseModel):
+    position: int
+    version: int
+    type: str
+    detail: dict[str, Any]
+    recorded_at: datetime
+
+
+class JobDetail(Job):
+    timeline: list[TimelineEntry]
+
+
+class JobPage(BaseModel):
+    items: list[Job]
+    total: int
+    limit: int
+    offset: int
+
+
+class Stats(BaseModel):
+    team: str
+    since: datetime
+    total: int
+    successful: int
+    failed: int
+    ignored: int
+    deferred: int
+    in_progress: int
+    success_rate: float | None
+    avg_processing_ms: float | None
+    cost_this_month_usd: Decimal
+
+
+class DailyMetric(BaseModel):
+    day: date
+    jobs: int
+    successful: int
+    failed: int
+    ignored: int
+    avg_processing_ms: float | None
+    figma_calls: int
+    notion_calls: int
+    ai_calls: int
+    cost_usd: Decimal
+
+
+class ErrorCount(BaseModel):
+    code: str
+    count: int
+    step: str | None
+    first_seen: datetime
+    last_seen: datetime
+    last_message: str | None
+    last_job_id: str | None
+
+
+class MonthlyCost(BaseModel):
+    month: str
+    cost_usd: Decimal
+    summaries: int
+    ai_summaries: int
+    input_tokens: int
+    output_tokens: int
+    budget_exceeded: bool
+
+
+class RetryAccepted(BaseModel):
+    job_id: str
+    step: str | None
+    event_id: str
+
+
+class SyncRequest(BaseModel):
+    file_key: str
+
+
+class SyncAccepted(BaseModel):
+    sync_id: str
+    stream_id: str
+    file_key: str
+    event_id: str
+
+
+ERRORS = {
+    404: {"model": ErrorResponse, "description": "unknown team or job"},
+}
+Clock = Callable[[], datetime]
+
+
+def create_app(
+    views: Views,
+    store: EventStore,
+    feed: ChangeFeed,
+    *,
+    clock: Clock = lambda: datetime.now(UTC),
+    keepalive_seconds: float = 15.0,
+    actor: Callable[[Request], Awaitable[str]] | None = None,
+) -> FastAPI:
+    """The projector's HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
+    app = FastAPI(
+        title="figsync projector",
+        summary="Jobs, metrics and commands of figsync teams",
+        version="1",
+    )
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, error: ApiError) -> JSONResponse:
+        return JSONResponse(
+            {"error": {"code": error.code, "message": error.message}}, status_code=error.status
+        )
+
+    @app.exception_handler(CommandError)
+    async def _command_error(_: Request, error: CommandError) -> JSONResponse:
+        return JSONResponse(
+            {"error": {"code": error.code, "message": error.message}}, status_code=error.status
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        return JSONResponse(
+            {"error": {"code": "request.invalid", "message": problems}}, status_code=422
+        )
+
+    async def team_scope(team: str) -> str:
+        if not TEAM_ID.match(team) or not await views.team_exists(team):
+            raise ApiError(404, "team.not_found", f"no team {team!r}")
+        return team
+
+    Team = Annotated[str, Depends(team_scope)]
+    router = APIRouter(prefix="/api/teams/{team}", responses=ERRORS)
+
+    async def who(request: Request) -> str:
+        return await actor(request) if actor else "api"
+
+    @router.get("/stats", response_model=Stats)
+    async def stats(team: Team) -> dict[str, Any]:
+        """Last 30 days: jobs, success rate (completed / (completed + failed)), average
+        processing time of completed jobs; AI cost this month."""
+        return await views.stats(team, clock())
+
+    @router.get("/jobs", response_model=JobPage)
+    async def jobs(
+        team: Team,
+        status: Annotated[list[str] | None, Query(description="repeat to match several")] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """Jobs of the team, newest first."""
+        unknown = sorted(set(status or ()) - set(STATUSES))
+        if unknown:
+            raise ApiError(
+                422, "jobs.bad_status", f"unknown status {unknown}; one of {', '.join(STATUSES)}"
+            )
+        items, total = await views.jobs(team, status, limit, offset)
+        return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+    @router.get("/jobs/{job_id}", response_model=JobDetail)
+    async def job(team: Team, job_id: str) -> dict[str, Any]:
+        """One job with its timeline (every event of the job)."""
+        found = await views.job(team, job_id)
+        if found is None:
+            raise ApiError(404, "job.not_found", f"no job {job_id!r} in team {team!r}")
+        return {**found, "timeline": await views.timeline(team, job_id)}
+
+    @router.get("/metrics/daily", response_model=list[DailyMetric])
+    async def daily(
+        team: Team,
+        since: date | None = None,
+        until: date | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per UTC day (default: the last 30 days)."""
+        today = clock().date()
+        until = until or today
+        since = since or until - timedelta(days=29)
+        if since > until or (until - since).days > 366:
+            raise ApiError(422, "metrics.bad_range", "since must be ≤ until, at most 366 days")
+        return await views.daily(team, since, until)
+
+    @router.get("/errors", response_model=list[ErrorCount])
+    async def errors(team: Team) -> list[dict[str, Any]]:
+        """Failures by error code, most frequent first."""
+        return await views.errors(team)
+
+    @router.get("/costs", response_model=list[MonthlyCost])
+    async def costs(team: Team) -> list[dict[str, Any]]:
+        """AI cost per month, newest first."""
+        return await views.costs(team)
+
+    @router.get(
+        "/events",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
+    async def events(
+        team: Team,
+        request: Request,
+        after: Annotated[int | None, Query(ge=0)] = None,
+        last_event_id: Annotated[str | None, Header()] = None,
+    ) -> StreamingResponse:
+        """Server-sent events: `event: job` with the job as data and its last position as id,
+        for every job change after `after` / `Last-Event-ID` (default: from now on)."""
+        if last_event_id and last_event_id.isdigit():
+            start = int(last_event_id)
+        elif after is not None:
+            start = after
+        else:
+            start = await views.team_position(team)
+        return StreamingResponse(
+            _job_changes(views, feed, team, start, keepalive_seconds),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @router.post("/jobs/{job_id}/retry", status_code=202, response_model=RetryAccepted,
+                 responses={409: {"model": ErrorResponse, "description": "not failed/deferred"}})  # fmt: skip
+    async def retry(team: Team, job_id: str, request: Request) -> dict[str, Any]:
+        """Re-drive a failed or deferred job from its failed step (JobRetryRequested)."""
+        done = await request_retry(store, job_id, team=team, requested_by=await who(request))
+        return {"job_id": done.job_id, "step": done.step, "event_id": done.event_id}
+
+    @router.post("/sync", status_code=202, response_model=SyncAccepted)
+    async def sync(team: Team, body: SyncRequest, request: Request) -> dict[str, Any]:
+        """Find the file's comments that mention tracked handles and have no task yet, and
+        start a job for each (ManualSyncRequested; the figma service does the lookup)."""
+        done = await request_sync(store, team, body.file_key, requested_by=await who(request))
+        return {"sync_id": done.sync_id, "stream_id": done.stream_id,
+                "file_key": done.file_key, "event_id": done.event_id}  # fmt: skip
+
+    app.include_router(router)
+    return app
+
+
+async def _job_changes(
+    views: Views, feed: ChangeFeed, team: str, position: int, keepalive: float
+) -> AsyncIterator[str]:
+    yield "retry: 3000\n\n"
+    while not feed.closed:
+        waiter = feed.waiter()
+        changes = await views.changed_jobs(team, position, 100)
+        for row in changes:
+            position = row["last_position"]
+            data = Job.model_validate(row).model_dump_json()
+            yield f"id: {position}\nevent: job\ndata: {data}\n\n"
+        if len(changes) == 100:
+            continue
+        if not await feed.wait(waiter, keepalive):
+            yield ": keep-alive\n\n"
+        await asyncio.sleep(0)

@@ -1,0 +1,350 @@
+"""The projection on Postgres: applies the store's events, in global order, to the views.
+
+Each batch runs in one transaction that locks the checkpoint, reads the events after it, writes
+their effect on the views and moves the checkpoint: a batch is applied entirely or not at all,
+so a crash anywhere in it applies no event twice and skips none. The views and their checkpoint
+live together in one schema, which is what lets a rebuild fill a fresh schema and swap it in
+with a rename.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+from prometheus_client import Counter, Gauge
+
+from figsync_eventstore import PostgresEventStore
+from figsync_eventstore.store import NOTIFY_CHANNEL
+from figsync_projector.fold import JOB_COLUMNS, Delta, JobRow, fold, is_job_stream
+
+log = structlog.get_logger("figsync.projector")
+
+LIVE_SCHEMA = "projections"
+REBUILD_SCHEMA = "projections_rebuild"
+OLD_SCHEMA = "projections_old"
+# Channel on which a committed batch names the teams whose jobs changed (for SSE).
+CHANGES_CHANNEL = "figsync_projections"
+
+# Taken (transaction-scoped) by every live batch and by the rebuild's swap, so the swap never
+# renames the schema under a batch in flight (which would deadlock on the dropped tables).
+_APPLY_LOCK = 7_351_402_121
+# Only one projector applies at a time; standbys wait on this session lock.
+_LEADER_LOCK = 7_351_402_122
+# Only one rebuild at a time.
+_REBUILD_LOCK = 7_351_402_123
+
+APPLIED = Counter("figsync_projector_events_total", "Events applied to the views")
+POSITION = Gauge("figsync_projector_position", "Global position of the last applied event")
+
+_JOB_TYPES = (
+    "text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "text",
+    "text", "int", "text", "text", "timestamptz", "numeric", "timestamptz", "timestamptz",
+    "timestamptz", "bigint", "int", "bigint",
+)  # fmt: skip
+assert len(_JOB_TYPES) == len(JOB_COLUMNS)
+
+Fault = Callable[[Delta], None]
+
+
+class Projection:
+    """Applies batches of events to the views in one schema."""
+
+    def __init__(
+        self,
+        store: PostgresEventStore,
+        schema: str = LIVE_SCHEMA,
+        *,
+        notify: bool = True,
+        fault: Fault | None = None,
+    ) -> None:
+        self.store = store
+        self.schema = schema
+        self.notify = notify
+        self.fault = fault
+        s = schema
+        columns = ", ".join(JOB_COLUMNS)
+        unnest = ", ".join(f"${n}::{t}[]" for n, t in enumerate(_JOB_TYPES, 1))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in JOB_COLUMNS[1:])
+        self._load_sql = f"SELECT {columns} FROM {s}.jobs WHERE job_id = ANY($1::text[])"
+        self._jobs_sql = (
+            f"INSERT INTO {s}.jobs ({columns}) SELECT * FROM unnest({unnest}) "
+            f"ON CONFLICT (job_id) DO UPDATE SET {updates}"
+        )
+        self._daily_sql = f"""
+            INSERT INTO {s}.daily_metrics AS m (team, day, jobs, successful, failed, ignored,
+                processing_ms_sum, processing_count, figma_calls, notion_calls, ai_calls, cost_usd)
+            SELECT * FROM unnest($1::text[], $2::date[], $3::int[], $4::int[], $5::int[],
+                $6::int[], $7::bigint[], $8::int[], $9::int[], $10::int[], $11::int[],
+                $12::numeric[])
+            ON CONFLICT (team, day) DO UPDATE SET
+                jobs = m.jobs + excluded.jobs, successful = m.successful + excluded.successful,
+                failed = m.failed + excluded.failed, ignored = m.ignored + excluded.ignored,
+                processing_ms_sum = m.processing_ms_sum + excluded.processing_ms_sum,
+                processing_count = m.processing_count + excluded.processing_count,
+                figma_calls = m.figma_calls + excluded.figma_calls,
+                notion_calls = m.notion_calls + excluded.notion_calls,
+                ai_calls = m.ai_calls + excluded.ai_calls,
+                cost_usd = m.cost_usd + excluded.cost_usd"""
+        self._errors_sql = f"""
+            INSERT INTO {s}.errors AS e (team, code, count, step, first_seen, last_seen,
+                last_message, last_job_id)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[],
+                $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[])
+            ON CONFLICT (team, code) DO UPDATE SET
+                count = e.count + excluded.count, step = excluded.step,
+                last_seen = excluded.last_seen, last_message = excluded.last_message,
+                last_job_id = excluded.last_job_id"""
+        self._costs_sql = f"""
+            INSERT INTO {s}.costs AS c (team, month, cost_usd, summaries, ai_summaries,
+                input_tokens, output_tokens, budget_exceeded)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[], $4::int[], $5::int[],
+                $6::bigint[], $7::bigint[], $8::bool[])
+            ON CONFLICT (team, month) DO UPDATE SET
+                cost_usd = c.cost_usd + excluded.cost_usd,
+                summaries = c.summaries + excluded.summaries,
+                ai_summaries = c.ai_summaries + excluded.ai_summaries,
+                input_tokens = c.input_tokens + excluded.input_tokens,
+                output_tokens = c.output_tokens + excluded.output_tokens,
+                budget_exceeded = c.budget_exceeded OR excluded.budget_exceeded"""
+        self._teams_sql = f"""
+            INSERT INTO {s}.teams AS t (team, first_seen, last_position)
+            SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[])
+            ON CONFLICT (team) DO UPDATE SET last_position = excluded.last_position"""
+
+    async def position(self) -> int:
+        async with self.store.pool.acquire() as conn:
+            return await conn.fetchval(f"SELECT position FROM {self.schema}.checkpoint")
+
+    async def apply_batch(self, limit: int = 500, *, lock: bool = True) -> int:
+        """Apply up to `limit` events after the checkpoint; returns how many were applied."""
+        async with self.store.pool.acquire() as conn, conn.transaction():
+            return await self.apply_in(conn, limit, lock=lock)
+
+    async def apply_in(self, conn: asyncpg.Connection, limit: int, *, lock: bool = True) -> int:
+        """Apply one batch inside the caller's transaction."""
+        if lock:
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPLY_LOCK)
+        after = await conn.fetchval(f"SELECT position FROM {self.schema}.checkpoint FOR UPDATE")
+        events = await self.store.read_all(after=after, limit=limit)
+        if not events:
+            return 0
+        wanted = list({e.stream_id for e in events if is_job_stream(e.stream_id)})
+        loaded = {}
+        if wanted:
+            for row in await conn.fetch(self._load_sql, wanted):
+                loaded[row[0]] = JobRow(*row.values())
+        delta = fold(events, loaded)
+        await self._write(conn, delta)
+        if self.fault:
+            self.fault(delta)
+        _test_hang_in_batch(delta.last_position)
+        return len(events)
+
+    async def _write(self, conn: asyncpg.Connection, delta: Delta) -> None:
+        s = self.schema
+        if delta.jobs:
+            rows = [job.as_tuple() for job in delta.jobs.values()]
+            await conn.execute(self._jobs_sql, *(list(c) for c in zip(*rows, strict=True)))
+        if delta.timeline:
+            await conn.copy_records_to_table(
+                "job_events",
+                schema_name=s,
+                records=delta.timeline,
+                columns=["position", "job_id", "team", "version", "type", "detail", "recorded_at"],
+            )
+        if delta.daily:
+            await conn.execute(
+                self._daily_sql,
+                *_columns(
+                    (team, day, d.jobs, d.successful, d.failed, d.ignored, d.processing_ms_sum,
+                     d.processing_count, d.figma_calls, d.notion_calls, d.ai_calls, d.cost_usd)
+                    for (team, day), d in delta.daily.items()
+                ),
+            )  # fmt: skip
+        if delta.errors:
+            await conn.execute(
+                self._errors_sql,
+                *_columns(
+                    (team, code, e.count, e.step, e.first_seen, e.last_seen, e.last_message,
+                     e.last_job_id)
+                    for (team, code), e in delta.errors.items()
+                ),
+            )  # fmt: skip
+        if delta.costs:
+            await conn.execute(
+                self._costs_sql,
+                *_columns(
+                    (team, month, c.cost_usd, c.summaries, c.ai_summaries, c.input_tokens,
+                     c.output_tokens, c.budget_exceeded)
+                    for (team, month), c in delta.costs.items()
+                ),
+            )  # fmt: skip
+        if delta.teams:
+            await conn.execute(
+                self._teams_sql,
+                *_columns((team, at, pos) for team, (at, pos) in delta.teams.items()),
+            )
+        await conn.execute(
+            f"UPDATE {s}.checkpoint SET position = $1, updated_at = now()", delta.last_position
+        )
+        changed = sorted({job.team for job in delta.jobs.values() if job.team})
+        if self.notify and changed:
+            await conn.execute(
+                "SELECT pg_notify($1, t) FROM unnest($2::text[]) AS t", CHANGES_CHANNEL, changed
+            )
+
+
+def _columns(rows) -> list[list]:
+    materialized = list(rows)
+    return [list(column) for column in zip(*materialized, strict=True)]
+
+
+def _test_hang_in_batch(position: int) -> None:
+    # Crash tests set this to a file path: the projector writes it once a batch reaching
+    # FIGSYNC_PROJECTOR_TEST_HANG_AFTER_POSITION is written but not committed, then hangs,
+    # so a test can SIGKILL it inside the transaction.
+    marker = os.environ.get("FIGSYNC_PROJECTOR_TEST_HANG_IN_BATCH")
+    if not marker or os.path.exists(marker):
+        return
+    if position < int(os.environ.get("FIGSYNC_PROJECTOR_TEST_HANG_AFTER_POSITION", "0")):
+        return
+    with open(marker, "w") as f:
+        f.write(str(position))
+    time.sleep(3600)
+
+
+@dataclass
+class Projector:
+    """The live projector: one leader applies batches, woken by the store's NOTIFY."""
+
+    projection: Projection
+    database_url: str
+    batch_size: int = 500
+    poll_interval_seconds: float = 1.0
+    standby_interval_seconds: float = 1.0
+    retry_backoff_seconds: float = 1.0
+    is_leader: bool = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Wait for leadership, then apply until `stop` is set or leadership is lost."""
+        while not stop.is_set():
+            try:
+                leader = await asyncpg.connect(self.database_url)
+            except (OSError, asyncpg.PostgresError) as error:
+                log.warning("projector cannot reach postgres", error=str(error))
+                await _sleep_or_stop(stop, self.retry_backoff_seconds)
+                continue
+            try:
+                if await leader.fetchval("SELECT pg_try_advisory_lock($1)", _LEADER_LOCK):
+                    self.is_leader = True
+                    log.info("projector is the leader")
+                    await self._lead(leader, stop)
+            except (OSError, asyncpg.PostgresError) as error:
+                log.warning("projector lost postgres", error=str(error))
+            finally:
+                self.is_leader = False
+                with contextlib.suppress(Exception):
+                    await leader.close()
+            await _sleep_or_stop(stop, self.standby_interval_seconds)
+
+    async def _lead(self, leader: asyncpg.Connection, stop: asyncio.Event) -> None:
+        wake = asyncio.Event()
+        await leader.add_listener(NOTIFY_CHANNEL, lambda *_: wake.set())
+        while not stop.is_set() and not leader.is_closed():
+            wake.clear()
+            try:
+                applied = await self.projection.apply_batch(self.batch_size)
+            except (asyncpg.PostgresConnectionError, OSError, ConnectionError) as error:
+                log.warning("projector lost postgres", error=str(error))
+                return
+            except Exception:
+                log.exception("projector batch failed; will retry")
+                await _sleep_or_stop(stop, self.retry_backoff_seconds)
+                continue
+            if applied:
+                APPLIED.inc(applied)
+                POSITION.set(await self.projection.position())
+            if applied < self.batch_size:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.poll_interval_seconds):
+                        await wake.wait()
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    events: int
+    position: int
+    seconds: float
+
+
+class RebuildRunning(RuntimeError):
+    """Another rebuild holds the rebuild lock."""
+
+
+async def rebuild(
+    store: PostgresEventStore,
+    *,
+    batch_size: int = 5000,
+    progress: Callable[[int, int], None] | None = None,
+) -> RebuildResult:
+    """Build the views afresh in a new schema, then swap it in atomically (readers keep
+    reading the old tables until the swap commits, then the new ones)."""
+    started = time.perf_counter()
+    guard = await store.pool.acquire()
+    try:
+        if not await guard.fetchval("SELECT pg_try_advisory_lock($1)", _REBUILD_LOCK):
+            raise RebuildRunning("projections.rebuild_running: another rebuild is running")
+        try:
+            return await _rebuild(store, guard, batch_size, progress, started)
+        finally:
+            await guard.execute("SELECT pg_advisory_unlock($1)", _REBUILD_LOCK)
+    finally:
+        await store.pool.release(guard)
+
+
+async def _rebuild(store, conn, batch_size, progress, started) -> RebuildResult:
+    await conn.execute(f"DROP SCHEMA IF EXISTS {OLD_SCHEMA} CASCADE")
+    await conn.execute(f"DROP SCHEMA IF EXISTS {REBUILD_SCHEMA} CASCADE")
+    await conn.execute(f"CREATE SCHEMA {REBUILD_SCHEMA}")
+    tables = await conn.fetch(
+        "SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY tablename", LIVE_SCHEMA
+    )
+    for (table,) in tables:
+        await conn.execute(
+            f"CREATE TABLE {REBUILD_SCHEMA}.{table} (LIKE {LIVE_SCHEMA}.{table} INCLUDING ALL)"
+        )
+    await conn.execute(f"INSERT INTO {REBUILD_SCHEMA}.checkpoint DEFAULT VALUES")
+    projection = Projection(store, REBUILD_SCHEMA, notify=False)
+    total = await store.last_position()
+    done = 0
+    while True:
+        applied = await projection.apply_batch(batch_size, lock=False)
+        done += applied
+        if progress:
+            progress(done, max(total, done))
+        if applied < batch_size:
+            break
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPLY_LOCK)
+        while (applied := await projection.apply_in(conn, batch_size, lock=False)) > 0:
+            done += applied
+        position = await conn.fetchval(f"SELECT position FROM {REBUILD_SCHEMA}.checkpoint")
+        await conn.execute(f"ALTER SCHEMA {LIVE_SCHEMA} RENAME TO {OLD_SCHEMA}")
+        await conn.execute(f"ALTER SCHEMA {REBUILD_SCHEMA} RENAME TO {LIVE_SCHEMA}")
+    if progress:
+        progress(done, done)
+    await conn.execute(f"DROP SCHEMA IF EXISTS {OLD_SCHEMA} CASCADE")
+    return RebuildResult(done, position, time.perf_counter() - started)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await stop.wait()

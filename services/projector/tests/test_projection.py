@@ -1,0 +1,180 @@
+import asyncio
+import random
+import time
+from decimal import Decimal
+
+import pytest
+from projector_histories import (
+    append,
+    comment,
+    email,
+    failed,
+    random_history,
+    resolved,
+    summary,
+    task,
+)
+
+from figsync_contracts import (
+    ConfirmationPosted,
+    EffectIntended,
+    JobRetryRequested,
+    TeamSettingsChanged,
+    team_stream_id,
+)
+from figsync_projector.projection import Projection, rebuild
+
+pytestmark = pytest.mark.integration
+
+TABLES = ["teams", "jobs", "job_events", "daily_metrics", "errors", "costs"]
+
+
+async def snapshot(pool) -> dict[str, list[tuple]]:
+    found = {}
+    for table in TABLES:
+        rows = await pool.fetch(f"SELECT * FROM projections.{table} ORDER BY 1, 2")
+        found[table] = [tuple(r.values()) for r in rows]
+    found["checkpoint"] = [(await pool.fetchval("SELECT position FROM projections.checkpoint"),)]
+    return found
+
+
+async def drain(projection: Projection, limit: int = 500) -> int:
+    total = 0
+    while applied := await projection.apply_batch(limit):
+        total += applied
+    return total
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_after_a_randomized_history_the_views_equal_a_rebuild(event_store, pg_pool, seed):
+    rng = random.Random(seed)
+    projection = Projection(event_store)
+    appended = asyncio.create_task(random_history(event_store, seed, jobs=40))
+    # The live projection runs while the history is written, in batches of random size.
+    while not appended.done():
+        await projection.apply_batch(rng.randint(1, 40))
+        await asyncio.sleep(0)
+    count = await appended
+    await drain(projection, rng.randint(1, 40))
+    live = await snapshot(pg_pool)
+
+    result = await rebuild(event_store, batch_size=rng.randint(5, 60))
+
+    assert result.events == count
+    job_events = [e for e in await event_store.read_all(0, 10_000) if ":" not in e.stream_id]
+    assert len(live["job_events"]) == len(job_events) > 0
+    assert await snapshot(pg_pool) == live
+
+
+async def test_a_job_row_tells_its_story(event_store, pg_pool):
+    job = "0b4f9e65-1111-4a0c-9d3e-000000000001"
+    await append(event_store, team_stream_id("acme"), TeamSettingsChanged(changes={}))
+    await append(event_store, job, comment(), resolved(), summary(cost="0.0250"))
+    await append(event_store, job, EffectIntended(step="notion", effect="notion.page", key=job))
+    await append(event_store, job, failed("notion", "notion.rate_limited", 5))
+    await append(event_store, job, JobRetryRequested(step="notion"), task(job))
+    await append(event_store, job, ConfirmationPosted(comment_id="r1"))
+    await drain(Projection(event_store))
+
+    row = await pg_pool.fetchrow("SELECT * FROM projections.jobs WHERE job_id = $1", job)
+    assert row["status"] == "completed"
+    assert row["source"] == "webhook"
+    assert (row["file_key"], row["file_name"], row["comment_id"]) == ("FILEKEY1", "Landing page", "c1")  # fmt: skip
+    assert (row["author"], row["mention"]) == ("Anna Smith", "Bob")
+    assert row["notion_url"] == f"https://notion.so/{job[:8]}"
+    assert (row["error_code"], row["attempts"]) == ("notion.rate_limited", 5)
+    assert row["cost_usd"] == Decimal("0.0250")
+    assert row["processing_ms"] >= 0 and row["finished_at"] is not None
+    types = await pg_pool.fetch(
+        "SELECT type FROM projections.job_events WHERE job_id = $1 ORDER BY position", job
+    )
+    assert [t["type"] for t in types] == [
+        "CommentReceived", "ThreadResolved", "SummaryGenerated", "EffectIntended", "JobFailed",
+        "JobRetryRequested", "TaskCreated", "ConfirmationPosted",
+    ]  # fmt: skip
+    day = await pg_pool.fetchrow("SELECT * FROM projections.daily_metrics WHERE team = 'acme'")
+    assert (day["jobs"], day["successful"], day["failed"]) == (1, 1, 1)
+    # ThreadResolved + ConfirmationPosted; TaskCreated + 5 failed Notion attempts; one AI call.
+    assert (day["figma_calls"], day["notion_calls"], day["ai_calls"]) == (2, 6, 1)
+    assert day["cost_usd"] == Decimal("0.0250")
+    error = await pg_pool.fetchrow("SELECT * FROM projections.errors")
+    assert (error["team"], error["code"], error["count"]) == ("acme", "notion.rate_limited", 1)
+
+
+async def test_a_failure_inside_a_batch_applies_none_of_it_and_the_next_batch_all_of_it_once(
+    event_store, pg_pool
+):
+    count = await random_history(event_store, 7, jobs=15)
+    calls = 0
+
+    def crash_on_the_third_batch(_delta) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("the process died here")
+
+    crashing = Projection(event_store, fault=crash_on_the_third_batch)
+    assert await crashing.apply_batch(10) == 10
+    assert await crashing.apply_batch(10) == 10
+    with pytest.raises(RuntimeError):
+        await crashing.apply_batch(10)
+    assert await pg_pool.fetchval("SELECT position FROM projections.checkpoint") == 20
+    assert await pg_pool.fetchval("SELECT count(*) FROM projections.job_events") <= 20
+
+    assert await drain(Projection(event_store), 10) == count - 20
+    live = await snapshot(pg_pool)
+    await rebuild(event_store)
+    assert await snapshot(pg_pool) == live
+
+
+async def test_two_projectors_at_once_apply_each_event_once(event_store, pg_pool):
+    count = await random_history(event_store, 11, jobs=25)
+    first, second = Projection(event_store), Projection(event_store)
+    applied = await asyncio.gather(drain(first, 7), drain(second, 5))
+    assert sum(applied) == count
+    live = await snapshot(pg_pool)
+    await rebuild(event_store)
+    assert await snapshot(pg_pool) == live
+
+
+async def test_a_projector_killed_inside_its_transaction_resumes_without_loss_or_double(
+    event_store, pg_pool, spawn, tmp_path
+):
+    count = await random_history(event_store, 5, jobs=40)
+    marker = tmp_path / "hung"
+    hung = spawn(
+        "figsync_projector.main",
+        wait_ready=False,  # it hangs (blocking its event loop) as soon as it leads
+        FIGSYNC_PROJECTOR_BATCH_SIZE="25",
+        FIGSYNC_PROJECTOR_TEST_HANG_IN_BATCH=str(marker),
+        FIGSYNC_PROJECTOR_TEST_HANG_AFTER_POSITION="60",
+    )
+    deadline = time.monotonic() + 20
+    while not marker.exists():
+        assert time.monotonic() < deadline, hung.logs()[-3000:]
+        await asyncio.sleep(0.05)
+    hanging_at = int(marker.read_text())
+    committed = await pg_pool.fetchval("SELECT position FROM projections.checkpoint")
+    assert committed < hanging_at  # the hung batch is written but not committed
+    hung.kill()
+
+    spawn("figsync_projector.main", FIGSYNC_PROJECTOR_BATCH_SIZE="25")
+    deadline = time.monotonic() + 20
+    while await pg_pool.fetchval("SELECT position FROM projections.checkpoint") < count:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    live = await snapshot(pg_pool)
+    await rebuild(event_store)
+    assert await snapshot(pg_pool) == live
+
+
+async def test_the_live_projector_wakes_on_notify(event_store, pg_pool, spawn):
+    spawn("figsync_projector.main", FIGSYNC_PROJECTOR_POLL_INTERVAL_SECONDS="30")
+    await asyncio.sleep(0.5)
+    job = "0b4f9e65-1111-4a0c-9d3e-000000000002"
+    started = time.monotonic()
+    await append(event_store, job, email())
+    while not await pg_pool.fetchval("SELECT 1 FROM projections.jobs WHERE job_id = $1", job):
+        assert time.monotonic() - started < 10
+        await asyncio.sleep(0.05)
+    assert time.monotonic() - started < 5  # far sooner than the 30 s poll
