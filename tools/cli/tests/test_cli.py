@@ -42,3 +42,34 @@ def test_figsync_migrate_without_a_database_says_what_to_set():
 def test_secret_key_prints_a_usable_key():
     key = figsync("secret-key").stdout.strip()
     assert len(base64.urlsafe_b64decode(key)) == 32
+
+
+def test_parse_email_prints_the_real_fixture_as_json():
+    import json
+    from pathlib import Path
+
+    fixture = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "email"
+    result = figsync("parse-email", str(fixture / "figma-mention.html"))
+    assert result.returncode == 0, result.stderr
+    parsed = json.loads(result.stdout)
+    assert (parsed["kind"], parsed["author"], parsed["mentions"]) == (
+        "mention", "Maarten", ["@testfigma"],
+    )  # fmt: skip
+
+
+def test_parse_email_reads_a_raw_message(tmp_path):
+    from figsync_sandbox import DEFAULT_FILE_KEY, DEFAULT_ROOT_COMMENT_ID
+    from figsync_sandbox.emails import comment_email_message
+    from figsync_sandbox.figma import FigmaState
+
+    eml = tmp_path / "mention.eml"
+    eml.write_bytes(
+        comment_email_message(FigmaState(), DEFAULT_FILE_KEY, DEFAULT_ROOT_COMMENT_ID).as_bytes()
+    )
+    result = figsync("parse-email", str(eml))
+    assert '"file_key": "' + DEFAULT_FILE_KEY in result.stdout
+
+
+def test_parse_email_names_the_problem_for_a_missing_file():
+    result = figsync("parse-email", "/nonexistent.html")
+    assert result.returncode == 2 and "parse.unreadable_file" in result.stderr

@@ -1,8 +1,65 @@
 """Composition root of the figma service: builds its adapters and hands them to its handlers."""
 
-from figsync_runtime import Resources, Wiring
+from __future__ import annotations
+
+import functools
+
+import httpx
+
+from figsync_clients.figma import FigmaClient
+from figsync_contracts import (
+    CommentReceived,
+    EmailReceived,
+    JobIgnored,
+    ManualSyncCompleted,
+    ManualSyncRequested,
+    ThreadResolved,
+)
+from figsync_figma import handlers
+from figsync_figma.links import LinkPolicy, resolve_tracking_link
+from figsync_figma.settings import FigmaSettings
+from figsync_runtime import Resources, Step, Wiring
+from figsync_runtime.teams import ensure_default_team
 
 
 async def build(resources: Resources) -> Wiring:
-    """Wire the figma service (its handlers arrive with the figma issue)."""
-    return Wiring()
+    """Wire the figma step (emails and webhook comments) and the manual-sync step."""
+    settings = resources.settings
+    assert isinstance(settings, FigmaSettings)
+    await ensure_default_team(resources.teams)
+    api_http = httpx.AsyncClient(timeout=settings.figma_timeout_seconds)
+    link_http = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+    policy = LinkPolicy(
+        max_hops=settings.link_max_hops,
+        timeout=settings.link_timeout_seconds,
+        test_insecure_hosts=frozenset(
+            h.strip() for h in settings.links_test_insecure_hosts.split(",") if h.strip()
+        ),
+    )
+    deps = handlers.Deps(
+        figma=FigmaClient(
+            api_http, settings.figma_api_url, requests_per_minute=settings.figma_requests_per_minute
+        ),  # fmt: skip
+        teams=resources.teams,
+        resolve_link=functools.partial(resolve_tracking_link, http=link_http, policy=policy),
+        match_threshold=settings.match_threshold,
+    )
+    figma = Step(
+        "figma",
+        consumes=[EmailReceived, CommentReceived],
+        produces=[ThreadResolved, JobIgnored],
+        handle=functools.partial(handlers.on_event, deps=deps),
+    )
+    sync = Step(
+        "sync",
+        consumes=[ManualSyncRequested],
+        produces=[ManualSyncCompleted],
+        handle=functools.partial(handlers.on_manual_sync, deps=deps),
+        source="/services/figma",
+    )
+
+    async def close() -> None:
+        await api_http.aclose()
+        await link_http.aclose()
+
+    return Wiring(steps=[figma, sync], on_stop=[close])

@@ -2,6 +2,7 @@
 
 from pydantic_settings import SettingsConfigDict
 
+from figsync_clients.figma import FIGMA_API_URL
 from figsync_runtime import RuntimeSettings
 
 
@@ -9,3 +10,12 @@ class FigmaSettings(RuntimeSettings):
     model_config = SettingsConfigDict(env_prefix="FIGSYNC_", extra="ignore")
 
     http_port: int = 8011
+    figma_api_url: str = FIGMA_API_URL
+    figma_requests_per_minute: float = 50
+    figma_timeout_seconds: float = 10
+    match_threshold: float = 0.6
+    link_max_hops: int = 5
+    link_timeout_seconds: float = 3
+    # Tests against a local sandbox only: host:port pairs a tracking link may reach over
+    # plain http on a private address. Empty (off) by default.
+    links_test_insecure_hosts: str = ""

@@ -49,6 +49,27 @@ def _schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_email(args: argparse.Namespace) -> int:
+    from figsync_figma.parse import EmailParseError, parse_email, parse_message
+
+    try:
+        raw = open(args.file, "rb").read()
+        looks_like_mime = args.file.endswith(".eml") or raw[:200].lstrip().lower().startswith(
+            (b"from:", b"received:", b"return-path:", b"mime-version:", b"delivered-to:")
+        )
+        parsed = (
+            parse_message(raw) if looks_like_mime else parse_email(raw.decode("utf-8", "replace"))
+        )
+    except OSError as error:
+        print(f"parse.unreadable_file: {error}", file=sys.stderr)
+        return 2
+    except EmailParseError as error:
+        print(str(error), file=sys.stderr)
+        return 1
+    print(parsed.model_dump_json(indent=2))
+    return 0
+
+
 def _secret_key(_: argparse.Namespace) -> int:
     from figsync_runtime.secrets import generate_key
 
@@ -70,6 +91,9 @@ def parser() -> argparse.ArgumentParser:
     schemas = commands.add_parser("schemas", help="write the events' JSON schemas")
     schemas.add_argument("action", choices=["write"])
     schemas.set_defaults(func=_schemas)
+    parse = commands.add_parser("parse-email", help="print what figsync reads from a Figma email")
+    parse.add_argument("file", help="an .html body or a raw .eml message")
+    parse.set_defaults(func=_parse_email)
     commands.add_parser("secret-key", help="print a new FIGSYNC_SECRET_KEY").set_defaults(
         func=_secret_key
     )

@@ -1,0 +1,285 @@
+"""The figma step: from an email or a webhook comment to the comment's whole thread."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from figsync_clients.figma import FigmaComment
+from figsync_contracts import (
+    CommentClaimed,
+    CommentReceived,
+    EmailReceived,
+    JobIgnored,
+    ManualSyncCompleted,
+    ManualSyncRequested,
+    ThreadComment,
+    ThreadResolved,
+    comment_claim_stream_id,
+    comment_job_id,
+    new_envelope,
+)
+from figsync_eventstore import Appended, Conflict
+from figsync_figma.links import LinkRefused, file_key_from_url
+from figsync_figma.match import best_match
+from figsync_figma.parse import EmailParseError, ParsedEmail, parse_email
+from figsync_runtime import PermanentError, StepContext
+from figsync_runtime.teams import TeamSettings
+from figsync_runtime.tracing import current_traceparent
+
+_SPACES = re.compile(r"\s+")
+
+
+class FigmaApi(Protocol):
+    async def comments(self, token: str, file_key: str) -> list[FigmaComment]: ...
+
+
+class Teams(Protocol):
+    async def get(self, team: str) -> TeamSettings | None: ...
+
+    async def get_secret(self, team: str, name: str) -> str | None: ...
+
+
+@dataclass
+class Deps:
+    figma: FigmaApi
+    teams: Teams
+    resolve_link: Callable[[str], Awaitable[str]]
+    match_threshold: float = 0.6
+
+
+def handle_key(handle: str) -> str:
+    return _SPACES.sub(" ", handle.strip().lstrip("@")).casefold()
+
+
+def tracked_mentions(mentions: Sequence[str], tracked: Sequence[str]) -> list[str]:
+    """The mentions that are tracked. With no tracked handles configured, every mention is."""
+    if not tracked:
+        return list(mentions)
+    wanted = {handle_key(t) for t in tracked}
+    return [m for m in mentions if handle_key(m) in wanted]
+
+
+def mentions_in_text(text: str, tracked: Sequence[str]) -> list[str]:
+    """Tracked handles written in a comment's text (handles may have spaces, dots, dashes)."""
+    lowered = _SPACES.sub(" ", text).casefold()
+    found = []
+    for handle in tracked:
+        needle = "@" + handle_key(handle)
+        at = lowered.find(needle)
+        while at != -1:
+            after = lowered[at + len(needle) : at + len(needle) + 1]
+            if not after or not (after.isalnum() or after in "_-"):
+                found.append("@" + handle.strip().lstrip("@"))
+                break
+            at = lowered.find(needle, at + 1)
+    return found
+
+
+def comment_url(file_key: str, comment_id: str) -> str:
+    return f"https://www.figma.com/design/{file_key}?comment={comment_id}#{comment_id}"
+
+
+async def _team(ctx: StepContext, deps: Deps) -> TeamSettings:
+    return await deps.teams.get(ctx.team) or TeamSettings(team=ctx.team)
+
+
+async def _token(ctx: StepContext, deps: Deps) -> str:
+    token = await deps.teams.get_secret(ctx.team, "figma_token")
+    if not token:
+        raise PermanentError(
+            "figma.unauthorized",
+            f"team {ctx.team!r} has no Figma token; set FIGMA_API_TOKEN or the team's figma_token",
+        )
+    return token
+
+
+async def _file_key(parsed: ParsedEmail, deps: Deps) -> str:
+    if parsed.file_key:
+        return parsed.file_key
+    refusals = []
+    links = [parsed.view_link] if parsed.view_link else []
+    links += [link for link in parsed.tracking_links if link != parsed.view_link]
+    for link in links[:3]:
+        try:
+            target = await deps.resolve_link(link)
+        except LinkRefused as refused:
+            refusals.append(str(refused))
+            continue
+        if key := file_key_from_url(target):
+            return key
+    raise PermanentError(
+        "figma.file_key_not_found",
+        "the email names no file: no comments-<FILEKEY>@email.figma.com sender and no "
+        "tracking link led to a Figma file",
+        context={"refused_links": refusals},
+    )
+
+
+async def on_email(ctx: StepContext, deps: Deps) -> None:
+    """EmailReceived: parse, check the mention, find the comment, rebuild its thread."""
+    email = ctx.event()
+    assert isinstance(email, EmailReceived)
+    try:
+        parsed = parse_email(email.html, email.sender)
+    except EmailParseError as error:
+        raise PermanentError("figma.unparseable_email", str(error)) from error
+    if parsed.kind == "other":
+        await ctx.emit(
+            JobIgnored(reason="not_comment_email", detail=parsed.headline or email.subject[:200])
+        )
+        return
+    team = await _team(ctx, deps)
+    matched = tracked_mentions(parsed.mentions, team.tracked_mentions)
+    if not matched:
+        await ctx.emit(
+            JobIgnored(
+                reason="mention_not_tracked",
+                detail=f"mentions {parsed.mentions or 'nobody'}; tracked: {team.tracked_mentions}",
+            )
+        )
+        return
+    file_key = await _file_key(parsed, deps)
+    comments = await deps.figma.comments(await _token(ctx, deps), file_key)
+    match, top = best_match(
+        comments, parsed.comment_text, parsed.author, email.sent_at, deps.match_threshold
+    )
+    if match is None:
+        raise PermanentError(
+            "figma.comment_not_found",
+            f"no comment in file {file_key} matches the email's text closely enough",
+            context={"candidates": [c.describe() for c in top], "text": parsed.comment_text[:200]},
+        )
+    await _resolve(ctx, file_key, parsed.file_name or "", comments, match.comment, matched,
+                   round(match.score, 3))  # fmt: skip
+
+
+async def on_comment(ctx: StepContext, deps: Deps) -> None:
+    """CommentReceived (webhook or manual sync): check the mention, rebuild the thread."""
+    received = ctx.event()
+    assert isinstance(received, CommentReceived)
+    team = await _team(ctx, deps)
+    mentions = received.mentions or mentions_in_text(received.text, team.tracked_mentions)
+    matched = tracked_mentions(mentions, team.tracked_mentions)
+    if not matched:
+        await ctx.emit(
+            JobIgnored(
+                reason="mention_not_tracked",
+                detail=f"mentions {mentions or 'nobody'}; tracked: {team.tracked_mentions}",
+            )
+        )
+        return
+    comments = await deps.figma.comments(await _token(ctx, deps), received.file_key)
+    target = next((c for c in comments if c.id == received.comment_id), None)
+    if target is None:
+        raise PermanentError(
+            "figma.comment_not_found",
+            f"comment {received.comment_id} is not in file {received.file_key} (deleted?)",
+        )
+    await _resolve(ctx, received.file_key, received.file_name, comments, target, matched, None)
+
+
+async def on_event(ctx: StepContext, deps: Deps) -> None:
+    if ctx.input.type == EmailReceived.type:
+        await on_email(ctx, deps)
+    else:
+        await on_comment(ctx, deps)
+
+
+async def _resolve(
+    ctx: StepContext,
+    file_key: str,
+    file_name: str,
+    comments: list[FigmaComment],
+    target: FigmaComment,
+    mentions: list[str],
+    score: float | None,
+) -> None:
+    root_id = target.parent_id or target.id
+    root = next((c for c in comments if c.id == root_id), target)
+    replies = sorted((c for c in comments if c.parent_id == root_id), key=lambda c: c.created_at)
+    owner = await _claim(ctx, file_key, target.id)
+    if owner != ctx.job_id:
+        await ctx.emit(
+            JobIgnored(
+                reason="duplicate_comment",
+                detail=f"comment {target.id} already has job {owner}",
+                duplicate_of=owner,
+            )
+        )
+        return
+    await ctx.emit(
+        ThreadResolved(
+            file_key=file_key,
+            file_name=file_name,
+            file_url=comment_url(file_key, root_id),
+            comment_id=target.id,
+            root_comment_id=root_id,
+            author=target.user.handle,
+            text=target.message,
+            mentions=mentions,
+            thread=[
+                ThreadComment(
+                    comment_id=c.id,
+                    author=c.user.handle,
+                    text=c.message,
+                    created_at=c.created_at,
+                    resolved_at=c.resolved_at,
+                    reactions=[r.emoji for r in c.reactions],
+                )  # fmt: skip
+                for c in [root, *replies]
+            ],
+            match_score=score,
+        )
+    )
+
+
+async def _claim(ctx: StepContext, file_key: str, comment_id: str) -> str:
+    """Take the comment for this job unless another job already has it; return the owner."""
+    stream = comment_claim_stream_id(ctx.team, file_key, comment_id)
+    claim = new_envelope(
+        CommentClaimed(job_id=ctx.job_id, file_key=file_key, comment_id=comment_id),
+        stream_id=stream, team=ctx.team, source=ctx.source, causation=ctx.trigger,
+        traceparent=current_traceparent(),
+    )  # fmt: skip
+    outcome = await ctx.store.append(stream, [claim], expected_version=0)
+    if isinstance(outcome, Appended):
+        return ctx.job_id
+    assert isinstance(outcome, Conflict)
+    first = (await ctx.store.read_stream(stream))[0]
+    return str(first.data["job_id"])
+
+
+async def on_manual_sync(ctx: StepContext, deps: Deps) -> None:
+    """ManualSyncRequested: start a job for each comment mentioning a tracked handle that has
+    no job yet (the job id derives from the comment, so a repeat starts nothing new)."""
+    request = ctx.event()
+    assert isinstance(request, ManualSyncRequested)
+    team = await _team(ctx, deps)
+    comments = await deps.figma.comments(await _token(ctx, deps), request.file_key)
+    started = []
+    for comment in comments:
+        mentions = mentions_in_text(comment.message, team.tracked_mentions)
+        if not mentions:
+            continue
+        claim = comment_claim_stream_id(ctx.team, request.file_key, comment.id)
+        if await ctx.store.read_stream(claim):
+            continue
+        job = comment_job_id(ctx.team, request.file_key, comment.id)
+        event = CommentReceived(
+            origin="manual_sync", file_key=request.file_key, comment_id=comment.id,
+            parent_id=comment.parent_id, author_handle=comment.user.handle,
+            author_id=comment.user.id or None, text=comment.message, mentions=mentions,
+            created_at=comment.created_at,
+        )  # fmt: skip
+        envelope = new_envelope(event, stream_id=job, team=ctx.team, source=ctx.source,
+                                correlation_id=job, traceparent=current_traceparent())  # fmt: skip
+        if isinstance(await ctx.store.append(job, [envelope], expected_version=0), Appended):
+            started.append(job)
+    await ctx.emit(
+        ManualSyncCompleted(
+            file_key=request.file_key, comments_seen=len(comments), jobs_started=started
+        )
+    )
