@@ -2,6 +2,7 @@
 
 from pydantic_settings import SettingsConfigDict
 
+from figsync_clients.figma import FIGMA_API_URL
 from figsync_runtime import RuntimeSettings
 
 
@@ -9,3 +10,19 @@ class NotifierSettings(RuntimeSettings):
     model_config = SettingsConfigDict(env_prefix="FIGSYNC_", extra="ignore")
 
     http_port: int = 8014
+    figma_api_url: str = FIGMA_API_URL
+    # Figma's comment endpoints are Tier 2 (25/min on a Professional seat); the figma
+    # service spends the same token's budget, and 429s are honoured on top of this.
+    figma_requests_per_minute: float = 25
+    figma_timeout_seconds: float = 10
+    dashboard_url: str = "http://127.0.0.1:8001"
+    slack_timeout_seconds: float = 5
+    # Tries per alert (redelivered with the runner's backoff), never more than max_deliveries.
+    alert_attempts: int = 3
+    # Hosts a team's Slack webhook URL may point at (comma-separated), always over https.
+    slack_webhook_hosts: str = "hooks.slack.com"
+    # Tests only: host:port pairs a webhook may reach over plain http. Empty (off) by default.
+    slack_test_insecure_hosts: str = ""
+    # Crash tests only: a file path; after a Figma reply was posted the process writes it and
+    # hangs (blocking everything) so a test can SIGKILL it there. Empty (off) by default.
+    notifier_test_hang_after_reply: str = ""

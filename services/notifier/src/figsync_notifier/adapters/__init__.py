@@ -1,0 +1,1 @@
+"""Adapters: outside services behind the notifier's ports."""

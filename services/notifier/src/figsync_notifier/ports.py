@@ -1,0 +1,26 @@
+"""The small interfaces the notifier's handlers depend on."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from figsync_clients.figma import FigmaComment
+from figsync_runtime.teams import TeamSettings
+
+
+class FigmaComments(Protocol):
+    async def comments(self, token: str, file_key: str) -> list[FigmaComment]: ...
+
+    async def post_comment(
+        self, token: str, file_key: str, message: str, *, reply_to: str | None = None
+    ) -> FigmaComment: ...
+
+
+class Teams(Protocol):
+    async def get(self, team: str) -> TeamSettings | None: ...
+
+    async def get_secret(self, team: str, name: str) -> str | None: ...
+
+
+class AlertChannel(Protocol):
+    async def post(self, url: str, text: str) -> None: ...
