@@ -1,8 +1,60 @@
 """Composition root of the notion service: builds its adapters and hands them to its handlers."""
 
-from figsync_runtime import Resources, Wiring
+from __future__ import annotations
+
+import functools
+
+from figsync_clients.resilience import CircuitBreakers
+from figsync_contracts import SummaryGenerated, TaskCreated
+from figsync_notion.adapters.notion_api import NotionApi
+from figsync_notion.handlers import NotionTasks, create_task
+from figsync_notion.schema import Schemas
+from figsync_notion.settings import NotionSettings
+from figsync_runtime import Resources, Step, Wiring
+from figsync_runtime.teams import TeamRepository, ensure_default_team
+
+
+def notion_api(settings: NotionSettings) -> NotionApi:
+    return NotionApi(
+        settings.notion_api_url,
+        requests_per_second=settings.notion_requests_per_second,
+        timeout_seconds=settings.notion_timeout_seconds,
+        wait_budget_seconds=settings.notion_wait_budget_seconds,
+        breakers=CircuitBreakers(
+            "notion",
+            threshold=settings.notion_breaker_threshold,
+            reset_after=settings.notion_breaker_reset_seconds,
+        ),
+    )
+
+
+def notion_tasks(settings: NotionSettings, api: NotionApi, teams: TeamRepository) -> NotionTasks:
+    return NotionTasks(
+        api=api,
+        teams=teams,
+        schemas=Schemas(
+            api,
+            ttl=settings.notion_schema_ttl_seconds,
+            sync_property=settings.notion_sync_property,
+            add_sync_property=settings.notion_add_sync_property,
+        ),
+    )
+
+
+def task_step(deps: NotionTasks) -> Step:
+    return Step(
+        "notion",
+        consumes=[SummaryGenerated],
+        produces=[TaskCreated],
+        handle=functools.partial(create_task, deps=deps),
+    )
 
 
 async def build(resources: Resources) -> Wiring:
-    """Wire the notion service (its handlers arrive with the notion issue)."""
-    return Wiring()
+    """Wire the notion step: SummaryGenerated → the task page → TaskCreated."""
+    settings = resources.settings
+    assert isinstance(settings, NotionSettings)
+    await ensure_default_team(resources.teams)
+    api = notion_api(settings)
+    step = task_step(notion_tasks(settings, api, resources.teams))
+    return Wiring(steps=[step], on_stop=[api.aclose])

@@ -9,3 +9,15 @@ class NotionSettings(RuntimeSettings):
     model_config = SettingsConfigDict(env_prefix="FIGSYNC_", extra="ignore")
 
     http_port: int = 8013
+
+    notion_api_url: str = "https://api.notion.com"
+    notion_requests_per_second: float = 3.0
+    notion_timeout_seconds: float = 20.0
+    # How long one attempt may wait out 429s before handing the job back to the runtime; keep
+    # an attempt well inside FIGSYNC_ACK_WAIT_SECONDS so no other replica picks it up meanwhile.
+    notion_wait_budget_seconds: float = 20.0
+    notion_schema_ttl_seconds: float = 60.0
+    notion_breaker_threshold: int = 5
+    notion_breaker_reset_seconds: float = 30.0
+    notion_sync_property: str = "Figsync ID"
+    notion_add_sync_property: bool = True

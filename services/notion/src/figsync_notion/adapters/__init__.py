@@ -1,0 +1,1 @@
+"""Adapters of the notion service: Notion's API behind the NotionPages port."""

@@ -1,0 +1,230 @@
+"""The notion step: on SummaryGenerated, the job's task page exists exactly once → TaskCreated."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+
+from figsync_contracts import SummaryGenerated, TaskCreated, ThreadResolved
+from figsync_notion import mapping
+from figsync_notion.mapping import Schema, Task
+from figsync_notion.ports import NotionPages, NotionRefused
+from figsync_notion.schema import Schemas, refused, unauthorized
+from figsync_runtime import PermanentError, StepContext
+from figsync_runtime.teams import TeamSettings
+
+log = structlog.get_logger("figsync.notion")
+
+EFFECT = "notion.page"
+
+
+class Teams(Protocol):
+    async def get(self, team: str) -> TeamSettings | None: ...
+
+    async def get_secret(self, team: str, name: str) -> str | None: ...
+
+
+@dataclass
+class NotionTasks:
+    """What the step needs: Notion, the teams, the schema cache and the sync-id property."""
+
+    api: NotionPages
+    teams: Teams
+    schemas: Schemas
+
+    @property
+    def sync_property(self) -> str:
+        return self.schemas.sync_property
+
+
+@dataclass(frozen=True)
+class Target:
+    team: str
+    token: str
+    database_id: str
+    mapping: dict[str, str]
+
+
+async def target_of(teams: Teams, team: str) -> Target:
+    """The team's token, database and mapping, or an error that says which is missing."""
+    settings = await teams.get(team)
+    if settings is None:
+        raise PermanentError("notion.team_not_found", f"there is no team {team!r}")
+    token = await teams.get_secret(team, "notion_token")
+    if not token:
+        raise unauthorized(team, "no notion_token is set for the team")
+    if not settings.notion_database_id:
+        raise PermanentError(
+            "notion.database_not_configured",
+            f"team {team!r} has no notion_database_id; set it to the id of the Notion database "
+            "(or data source) tasks go to",
+        )
+    return Target(team, token, settings.notion_database_id, dict(settings.notion_field_mapping))
+
+
+def task_of(ctx: StepContext) -> Task:
+    summary = ctx.event()
+    assert isinstance(summary, SummaryGenerated)
+    resolved = [e for e in ctx.history if e.type == ThreadResolved.type]
+    if not resolved:
+        raise PermanentError(
+            "notion.thread_missing", "the job has a summary but no resolved Figma thread"
+        )
+    thread = ThreadResolved.model_validate(resolved[-1].data)
+    created = next(
+        (c.created_at for c in thread.thread if c.comment_id == thread.comment_id and c.created_at),
+        resolved[-1].recorded_at,
+    )
+    return Task(job_id=ctx.job_id, thread=thread, summary=summary, created_at=created)
+
+
+async def create_task(ctx: StepContext, deps: NotionTasks) -> None:
+    """Create the job's task page, or find the one an earlier attempt created, then append the
+    page body's remaining blocks and record TaskCreated."""
+    task = task_of(ctx)
+    target = await target_of(deps.teams, ctx.team)
+    token = target.token
+    schema = await _schema(deps, target)
+    properties = await _properties(deps, target, schema, task)
+    blocks = mapping.page_blocks(task)
+
+    page: dict[str, Any] | None = None
+    intended = bool(ctx.intents(EFFECT))
+    if intended:
+        # An earlier attempt was about to create the page: it may have, and died before saying so.
+        found = await deps.api.find_pages(
+            token, schema.data_source_id, deps.sync_property, task.job_id
+        )
+        page = found[0] if found else None
+        if len(found) > 1:
+            log.warning("several pages carry this job's sync id", pages=[p["id"] for p in found])
+    if page is not None:
+        done = await deps.api.count_children(token, page["id"])
+        rest = mapping.batches(blocks[done:], first_budget=mapping.MAX_REQUEST_BYTES)
+        reused = True
+    else:
+        if not intended:
+            await ctx.record_intent(EFFECT, key=task.job_id)
+        page, rest, schema = await _create(deps, target, schema, task, properties, blocks)
+        _test_hang_after_create()
+        reused = False
+    for batch in rest:
+        if batch:
+            await deps.api.append_children(token, page["id"], batch)
+    await ctx.emit(
+        TaskCreated(
+            page_id=page["id"],
+            url=page.get("url") or "",
+            data_source_id=schema.data_source_id,
+            reused=reused,
+        )
+    )
+    log.info("task page ready", page_id=page["id"], reused=reused)
+
+
+async def _schema(deps: NotionTasks, target: Target, *, fresh: bool = False) -> Schema:
+    return await deps.schemas.get(target.team, target.token, target.database_id, fresh=fresh)
+
+
+async def _properties(
+    deps: NotionTasks, target: Target, schema: Schema, task: Task
+) -> dict[str, Any]:
+    bindings, problems, notes = mapping.plan(schema, target.mapping)
+    if problems:
+        raise problems[0].error()
+    for note in notes:
+        log.info("mapping default skipped", note=note)
+    bindings = mapping.check_options(schema, bindings, task)
+    directory: list[mapping.Person] = []
+    if any(b.kind == "people" for b in bindings):
+        try:
+            directory = await deps.api.users(target.token)
+        except NotionRefused as error:
+            log.warning("cannot list Notion users; people left empty", error=error.message)
+    return mapping.build_properties(bindings, task, deps.sync_property, directory)
+
+
+async def _create(
+    deps: NotionTasks,
+    target: Target,
+    schema: Schema,
+    task: Task,
+    properties: dict[str, Any],
+    blocks: list[dict[str, Any]],
+) -> tuple[dict[str, Any], list[list[dict[str, Any]]], Schema]:
+    """Create the page with as much of the body as fits; returns the batches left to append.
+    A refusal on a cached schema is checked once against a fresh one (the database changed)."""
+    for fresh in (False, True):
+        parent = {"type": "data_source_id", "data_source_id": schema.data_source_id}
+        head = {"parent": parent, "properties": properties}
+        budget = mapping.MAX_REQUEST_BYTES - mapping.size_of(head)
+        first, *rest = mapping.batches(blocks, first_budget=budget)
+        try:
+            page = await deps.api.create_page(target.token, {**head, "children": first})
+            return page, rest, schema
+        except NotionRefused as error:
+            if error.status == 401:
+                raise unauthorized(target.team, error.message) from error
+            if error.status in (400, 404) and not fresh:
+                schema = await _schema(deps, target, fresh=True)
+                properties = await _properties(deps, target, schema, task)
+                continue
+            raise creation_refused(error, schema) from error
+    raise AssertionError("unreachable")
+
+
+_NOT_A_PROPERTY = re.compile(r"^(?P<prop>.+?) is not a property that exists")
+_EXPECTED = re.compile(r"^(?P<prop>.+?) is expected to be (?P<type>\w+)")
+_OPTION = re.compile(
+    r"Invalid (?P<kind>select|status|multi_select) option[^\"]*\"(?P<option>[^\"]*)\"(?: does not "
+    r"exist)? for (?P<prop>[^.]+)"
+)
+
+
+def creation_refused(error: NotionRefused, schema: Schema) -> PermanentError:
+    """Notion's refusal of a page, as an error a user can act on."""
+    where = f'the database "{schema.title}"'
+    if error.status == 404:
+        return PermanentError(
+            "notion.database_not_shared",
+            f'share the database "{schema.title}" with the integration (it no longer sees it)',
+            context={"database": schema.title},
+        )
+    message = error.message
+    if m := _NOT_A_PROPERTY.search(message):
+        return PermanentError(
+            "notion.property_missing",
+            f'{where} has no property "{m["prop"]}"; add it in Notion or change the team\'s '
+            "notion_field_mapping",
+            context={"property": m["prop"], "database": schema.title},
+        )
+    if m := _EXPECTED.search(message):
+        return PermanentError(
+            "notion.property_wrong_type",
+            f'"{m["prop"]}" in {where} does not take this value (Notion expects {m["type"]}); '
+            "change its type in Notion or map it to another field",
+            context={"property": m["prop"], "expected": [m["type"]]},
+        )
+    if m := _OPTION.search(message):
+        return PermanentError(
+            "notion.select_option_missing",
+            f'the property "{m["prop"]}" of {where} has no option "{m["option"]}" and Notion '
+            f"would not add it ({message}); add the option in Notion or map another field",
+            context={"property": m["prop"], "option": m["option"], "database": schema.title},
+        )
+    return refused(error, f"the task page for {where}")
+
+
+def _test_hang_after_create() -> None:
+    # Crash tests set this to a file path: the service writes it once Notion has created the
+    # page and then hangs before recording TaskCreated, so a test can SIGKILL it right there.
+    marker = os.environ.get("FIGSYNC_NOTION_TEST_HANG_AFTER_CREATE")
+    if marker and not os.path.exists(marker):
+        with open(marker, "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(3600)
