@@ -61,7 +61,7 @@ async def make_harness(pg_pool, event_store, monkeypatch) -> AsyncIterator[Harne
 
     async def make(**overrides: Any) -> Harness:
         settings = IngestSettings(
-            database_url="unused", nats_url="unused", team_cache_seconds=0, **overrides
+            **{"database_url": "unused", "nats_url": "unused", "team_cache_seconds": 0, **overrides}
         )
         teams = TeamRepository(event_store, SecretBox(DEVELOPMENT_KEY))
         resources = Resources(

@@ -277,7 +277,8 @@ def parse_mailgun(fields: Mapping[str, FormField]) -> InboundEmail:
     if "body-mime" in fields:
         return parse_mime(fields["body-mime"].value, transport="mailgun")
     headers: dict[str, str] = {}
-    raw_headers = _json_field(fields, "message-headers") or []
+    raw_headers = _json_field(fields, "message-headers")
+    raw_headers = [] if raw_headers is None else raw_headers
     if not isinstance(raw_headers, list):
         raise malformed("message-headers must be a JSON list of [name, value] pairs")
     for pair in raw_headers:
@@ -301,7 +302,8 @@ def parse_sendgrid(fields: Mapping[str, FormField]) -> InboundEmail:
     """SendGrid Inbound Parse: parsed fields (with `charsets`), or `email` in raw mode."""
     if "email" in fields:
         return parse_mime(fields["email"].value, transport="sendgrid")
-    charsets = _json_field(fields, "charsets") or {}
+    charsets = _json_field(fields, "charsets")
+    charsets = {} if charsets is None else charsets
     if not isinstance(charsets, dict):
         raise malformed("charsets must be a JSON object of field name to charset")
 
@@ -310,7 +312,7 @@ def parse_sendgrid(fields: Mapping[str, FormField]) -> InboundEmail:
         return _field(fields, name, charset if isinstance(charset, str) else None)
 
     headers = HeaderParser(policy=policy.compat32).parsestr(field("headers"))
-    envelope = _json_field(fields, "envelope") or {}
+    envelope = _json_field(fields, "envelope")
     envelope_to = envelope.get("to") if isinstance(envelope, dict) else None
     if isinstance(envelope_to, str):
         envelope_to = [envelope_to]
