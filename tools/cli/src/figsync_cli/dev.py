@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from figsync_cli.jobs import DEV_EMAIL_WEBHOOK_SECRET
+
 SERVICES = [
     # name, module, port variable, default port
     ("relay", "figsync_runtime.relay_main", "FIGSYNC_RELAY_PORT", 8015),
@@ -161,9 +163,6 @@ def run_dev(send_fixture: bool = False) -> int:
         if postgres:
             postgres.close()
         print("dev: stopped", flush=True)
-
-
-DEV_EMAIL_WEBHOOK_SECRET = "whsec_Zmlnc3luYy1kZXZlbG9wbWVudC1vbmx5LXNlY3JldA=="
 
 
 def _sandbox_credentials(env: dict[str, str]) -> None:

@@ -94,6 +94,9 @@ def parser() -> argparse.ArgumentParser:
     parse = commands.add_parser("parse-email", help="print what figsync reads from a Figma email")
     parse.add_argument("file", help="an .html body or a raw .eml message")
     parse.set_defaults(func=_parse_email)
+    from figsync_cli import jobs
+
+    jobs.register(commands)
     commands.add_parser("secret-key", help="print a new FIGSYNC_SECRET_KEY").set_defaults(
         func=_secret_key
     )
