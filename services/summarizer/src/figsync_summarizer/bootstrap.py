@@ -1,8 +1,83 @@
 """Composition root of the summarizer service: builds its adapters and hands them to its handlers."""
 
-from figsync_runtime import Resources, Wiring
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import asyncpg
+import structlog
+
+from figsync_clients.resilience import CircuitBreakers
+from figsync_contracts import SummaryGenerated, ThreadResolved
+from figsync_eventstore import EventStore
+from figsync_runtime import Resources, Step, Wiring
+from figsync_summarizer.adapters.anthropic_api import AnthropicMessages
+from figsync_summarizer.adapters.postgres import MonthlySpend, SummaryCache
+from figsync_summarizer.handlers import SOURCE, Summarize, Teams
+from figsync_summarizer.settings import SummarizerSettings
+
+log = structlog.get_logger("figsync.summarizer")
+
+
+def build_handler(
+    settings: SummarizerSettings,
+    pool: asyncpg.Pool,
+    store: EventStore,
+    teams: Teams,
+    messages: AnthropicMessages | None = None,
+    cache: SummaryCache | None = None,
+) -> Summarize:
+    """The summarize handler over the real adapters (the sandbox stands in for Anthropic)."""
+    return Summarize(
+        settings=settings,
+        store=store,
+        teams=teams,
+        messages=messages or AnthropicMessages(settings),
+        cache=cache or SummaryCache(pool, settings.summary_cache_ttl_seconds),
+        spend=MonthlySpend(pool),
+        breakers=CircuitBreakers(
+            "anthropic",
+            threshold=settings.circuit_failure_threshold,
+            reset_after=settings.circuit_reset_seconds,
+        ),
+    )
+
+
+def summarize_step(handler: Summarize) -> Step:
+    """ThreadResolved in, SummaryGenerated out (always: the fallback covers every failure)."""
+    return Step(
+        "summarizer",
+        consumes=[ThreadResolved],
+        produces=[SummaryGenerated],
+        handle=handler,
+        source=SOURCE,
+    )
 
 
 async def build(resources: Resources) -> Wiring:
-    """Wire the summarizer service (its handlers arrive with the summarizer issue)."""
-    return Wiring()
+    """Wire the summarizer: one step on ThreadResolved, and a loop that drops expired summaries."""
+    settings = resources.settings
+    assert isinstance(settings, SummarizerSettings), "main passes SummarizerSettings"
+    messages = AnthropicMessages(settings)
+    cache = SummaryCache(resources.pool, settings.summary_cache_ttl_seconds)
+    handler = build_handler(
+        settings, resources.pool, resources.store, resources.teams, messages, cache
+    )
+
+    async def purge_expired_summaries(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                removed = await cache.purge_expired()
+                if removed:
+                    log.info("expired summaries removed from the cache", count=removed)
+            except Exception:
+                log.exception("could not purge the summary cache; will try again")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), settings.summary_cache_purge_interval_seconds)
+
+    return Wiring(
+        steps=[summarize_step(handler)],
+        tasks=[purge_expired_summaries],
+        on_stop=[messages.close],
+    )

@@ -1,0 +1,70 @@
+"""The summary cache and the monthly AI spend, in Postgres."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import asyncpg
+
+from figsync_contracts import SummaryGenerated
+from figsync_summarizer.summary import Summary
+
+
+class SummaryCache:
+    """Summaries by cache key, each kept `ttl_seconds`; an expired one is never returned."""
+
+    def __init__(self, pool: asyncpg.Pool, ttl_seconds: float) -> None:
+        self.pool = pool
+        self.ttl = timedelta(seconds=ttl_seconds)
+
+    async def get(self, key: str) -> Summary | None:
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT summary FROM summary_cache WHERE cache_key = $1 AND expires_at > now()",
+                key,
+            )
+        return Summary.model_validate(row["summary"]) if row else None
+
+    async def put(
+        self, key: str, *, team: str, model: str, prompt_version: str, summary: Summary
+    ) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO summary_cache (cache_key, team, model, prompt_version, summary,
+                                              expires_at)
+                   VALUES ($1, $2, $3, $4, $5, now() + $6::interval)
+                   ON CONFLICT (cache_key) DO UPDATE
+                   SET summary = $5, created_at = now(), expires_at = now() + $6::interval""",
+                key,
+                team,
+                model,
+                prompt_version,
+                summary.model_dump(mode="json"),
+                self.ttl,
+            )
+
+    async def purge_expired(self) -> int:
+        async with self.pool.acquire() as conn:
+            status = await conn.execute("DELETE FROM summary_cache WHERE expires_at <= now()")
+        return int(status.split()[-1])
+
+
+class MonthlySpend:
+    """What a team's summaries cost in a period, summed from its SummaryGenerated events."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def spent(self, team: str, start: datetime, end: datetime) -> Decimal:
+        async with self.pool.acquire() as conn:
+            total = await conn.fetchval(
+                """SELECT coalesce(sum((data->>'cost_usd')::numeric), 0) FROM events
+                   WHERE type = $1 AND metadata->>'team' = $2
+                     AND recorded_at >= $3 AND recorded_at < $4""",
+                SummaryGenerated.type,
+                team,
+                start,
+                end,
+            )
+        return Decimal(total)
