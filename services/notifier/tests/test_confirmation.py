@@ -153,3 +153,21 @@ async def test_a_team_without_a_figma_token_fails_the_job_with_a_clear_code(
     failed = next(e for e in history if e.type == JobFailed.type)
     assert (failed.data["step"], failed.data["code"]) == ("notifier", "figma.unauthorized")
     assert sandbox_api.figma.posted_comments() == []
+
+
+async def test_turning_confirmations_off_after_a_reply_was_posted_still_records_that_reply(
+    wire, event_store, sandbox_api
+):
+    runner, repo = wire
+    task = await seed_task_created(event_store)
+
+    def crash() -> None:
+        raise Crash("died after Figma accepted the reply")
+
+    assert isinstance(await runner(after_reply=crash).process(task, attempt=1), Redeliver)
+    await repo.change("default", {"confirmations_enabled": False})
+    assert await runner().process(task, attempt=2) == Ack("handled")
+    history = await event_store.read_stream(task.subject)
+    assert ConfirmationSkipped.type not in types(history)
+    confirmation = next(e for e in history if e.type == ConfirmationPosted.type)
+    assert confirmation.data["reused"] is True

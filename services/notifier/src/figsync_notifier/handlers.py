@@ -70,9 +70,10 @@ async def confirm(ctx: StepContext, deps: Confirmer) -> None:
     task = ctx.event()
     assert isinstance(task, TaskCreated)
     team = await deps.teams.get(ctx.team)
-    if team is not None and not team.confirmations_enabled:
-        await ctx.emit(ConfirmationSkipped(reason="confirmations_disabled"))
-        CONFIRMATIONS.labels("skipped").inc()
+    enabled = team is None or team.confirmations_enabled
+    intended = bool(ctx.intents(REPLY_EFFECT))
+    if not enabled and not intended:
+        await _skip(ctx)
         return
     thread = latest(ctx.history, ThreadResolved)
     if thread is None:
@@ -84,13 +85,16 @@ async def confirm(ctx: StepContext, deps: Confirmer) -> None:
     root_id = thread.root_comment_id or thread.comment_id
     token = await deps.teams.get_secret(ctx.team, "figma_token") or ""
 
-    if ctx.intents(REPLY_EFFECT):
+    if intended:
         # A reply may have been posted by an attempt that died before recording it.
         existing = await find_reply(deps.figma, token, thread.file_key, root_id, task.url)
         if existing is not None:
             log.info("confirmation already in the thread; reusing it", comment_id=existing.id)
             await ctx.emit(ConfirmationPosted(comment_id=existing.id, reused=True))
             CONFIRMATIONS.labels("reused").inc()
+            return
+        if not enabled:  # turned off between the attempts, before anything was posted
+            await _skip(ctx)
             return
     else:
         await ctx.record_intent(REPLY_EFFECT, key=ctx.job_id)
@@ -112,6 +116,11 @@ async def confirm(ctx: StepContext, deps: Confirmer) -> None:
     deps.after_reply()
     await ctx.emit(ConfirmationPosted(comment_id=posted.id))
     CONFIRMATIONS.labels("posted").inc()
+
+
+async def _skip(ctx: StepContext) -> None:
+    await ctx.emit(ConfirmationSkipped(reason="confirmations_disabled"))
+    CONFIRMATIONS.labels("skipped").inc()
 
 
 async def find_reply(
