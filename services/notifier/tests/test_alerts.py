@@ -68,11 +68,13 @@ async def test_a_spent_budget_is_posted_with_amounts_and_a_link(wire, event_stor
     runner, _ = wire
     task = await seed_task_created(event_store)
     exceeded = BudgetExceeded(month="2026-01", budget_usd=Decimal("20"), spent_usd=Decimal("20.4"))
-    envelope = await append(event_store, task.subject, exceeded, "default", task)
+    # As the summarizer records it: once per team and month, on the month's budget stream.
+    envelope = await append(event_store, "budget:default:2026-01", exceeded, "default", task)
     assert await runner.process(envelope, attempt=1) == Ack("handled")
+    assert await runner.process(envelope, attempt=2) == Ack("already done")
     [text] = slack.texts
     assert "AI budget spent in team default for 2026-01: $20.40 of $20.00" in text
-    assert f"<{DASHBOARD}/teams/default/jobs/{task.subject}|" in text
+    assert text.endswith(f"<{DASHBOARD}/teams/default/jobs/{task.subject}|Open job {task.subject}>")
 
 
 async def test_without_a_webhook_nothing_is_posted_or_recorded(wire, event_store, slack):

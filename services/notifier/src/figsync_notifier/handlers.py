@@ -183,8 +183,9 @@ async def alert(ctx: StepContext, deps: Alerter) -> None:
 
 def _alert_text(ctx: StepContext, event: Event, dashboard_url: str) -> str:
     if isinstance(event, BudgetExceeded):
+        # It lives on the team's budget stream; its correlation is the job that hit the limit.
         return budget_message(
-            event, team=ctx.team, stream_id=ctx.job_id, dashboard_url=dashboard_url
+            event, team=ctx.team, job_id=ctx.input.correlationid, dashboard_url=dashboard_url
         )
     assert isinstance(event, JobFailed)
     thread = latest(ctx.history, ThreadResolved)

@@ -35,14 +35,12 @@ def failure_message(
     return "\n".join(lines)
 
 
-def budget_message(
-    exceeded: BudgetExceeded, *, team: str, stream_id: str, dashboard_url: str
-) -> str:
+def budget_message(exceeded: BudgetExceeded, *, team: str, job_id: str, dashboard_url: str) -> str:
     """`:money_with_wings: figsync AI budget spent in team … summaries fall back …`"""
     base = dashboard_url.rstrip("/")
     link = (
-        f"<{job_url(dashboard_url, team, stream_id)}|Open job {stream_id}>"
-        if ":" not in stream_id  # job ids are UUIDs; other streams are prefixed (team:…)
+        f"<{job_url(dashboard_url, team, job_id)}|Open job {job_id}>"
+        if job_id and ":" not in job_id  # job ids are UUIDs; other streams are prefixed
         else f"<{base}/teams/{team}|Open team {slack_escape(team)}>"
     )
     return (
