@@ -203,6 +203,15 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def _cut_words(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    if " " in head[limit // 2 :]:
+        head = head[: head.rindex(" ")]
+    return head.rstrip(" ,;:-") + "…"
+
+
 def _without_leading_mentions(text: str, mentions: list[str]) -> str:
     handles = sorted({m.strip().lstrip("@") for m in mentions if m.strip()}, key=len, reverse=True)
     changed = True
@@ -235,7 +244,8 @@ def fallback_summary(thread: ThreadResolved) -> Summary:
     mentions = list(thread.mentions)
 
     title_source = _without_leading_mentions(root_text, mentions) or root_text or "Comment"
-    title = _cut(_collapse(title_source), TITLE_MAX)
+    first_sentence = (_sentences(title_source) or [title_source])[0]
+    title = _cut_words(first_sentence[0].upper() + first_sentence[1:], TITLE_MAX)
 
     where = f' in "{_cut(_collapse(thread.file_name), 80)}"' if thread.file_name else ""
     parts = [f"{root_author or 'Someone'} commented{where}: {_cut(root_text, 240)}"]
