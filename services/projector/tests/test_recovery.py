@@ -46,7 +46,7 @@ class FakeSummarizer:
                 config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW),
             )  # fmt: skip
             while not stop.is_set():
-                with contextlib.suppress(nats.errors.TimeoutError):
+                with contextlib.suppress(TimeoutError):
                     for msg in await sub.fetch(10, timeout=0.2):
                         envelope = Envelope.model_validate_json(msg.data)
                         await self.runner.process(envelope, 1)
