@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import httpx
 import pytest_asyncio
 
@@ -25,7 +28,7 @@ from ingest_testing import (
     standard_headers,
 )
 
-from figsync_eventstore import PostgresEventStore
+from figsync_eventstore import PostgresEventStore, create_pool
 from figsync_ingest.bootstrap import build
 from figsync_ingest.settings import IngestSettings
 from figsync_runtime import Resources
@@ -52,9 +55,33 @@ class Harness:
 HarnessFactory = Callable[..., Any]
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def ingest_pool(postgres_url: str, migrated_template: str) -> AsyncIterator[asyncpg.Pool]:
+    """One migrated database per test module: the tests use unique message ids and measure
+    appends as position deltas, so they share it (a database per test costs ~1 s each)."""
+    name = f"figsync_ingest_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {migrated_template}")
+    finally:
+        await admin.close()
+    pool = await create_pool(
+        urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}")), max_size=20
+    )
+    yield pool
+    await pool.close()
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
 @pytest_asyncio.fixture(loop_scope="session")
-async def make_harness(pg_pool, event_store, monkeypatch) -> AsyncIterator[HarnessFactory]:
+async def make_harness(ingest_pool, monkeypatch) -> AsyncIterator[HarnessFactory]:
     """Build the app with settings overrides: `await make_harness(rate_per_source=1)`."""
+    event_store = PostgresEventStore(ingest_pool)
+    pg_pool = ingest_pool
     monkeypatch.setenv("FIGSYNC_EMAIL_WEBHOOK_SECRET", EMAIL_SECRET)
     monkeypatch.setenv("FIGSYNC_FIGMA_WEBHOOK_PASSCODE", PASSCODE)
     clients: list[httpx.AsyncClient] = []

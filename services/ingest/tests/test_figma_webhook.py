@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from ingest_testing import PASSCODE
 
 from figsync_contracts import CommentReceived, comment_job_id
-from figsync_sandbox.figma import DEFAULT_FILE_KEY, FigmaState
+from figsync_sandbox.figma import FigmaState
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def figma() -> FigmaState:
+    """Figma's data with a fresh file (tests share a database, so comment ids must not repeat)."""
     state = FigmaState(webhook_passcode=PASSCODE)
+    state.add_file(f"Test{uuid.uuid4().hex[:18]}", "Onboarding")
     return state
+
+
+def key_of(figma: FigmaState) -> str:
+    return next(key for key in figma.files if key.startswith("Test"))
 
 
 def file_comment(figma: FigmaState, **changes) -> dict:
     comment = figma.add_comment(
-        DEFAULT_FILE_KEY, "@Anna Smith please check the spacing", author="Maarten", emit=False
+        key_of(figma), "@Anna Smith please check the spacing", author="Maarten", emit=False
     )
-    payload = figma.webhook_payload(DEFAULT_FILE_KEY, comment.id)
+    payload = figma.webhook_payload(key_of(figma), comment.id)
     payload.update(changes)
     return payload
 
@@ -53,7 +60,7 @@ async def test_a_file_comment_is_appended_as_comment_received(harness, figma):
     payload = file_comment(figma)
     response = await post(harness, payload)
     assert response.status_code == 202, response.text
-    job_id = comment_job_id("default", DEFAULT_FILE_KEY, payload["comment_id"])
+    job_id = comment_job_id("default", key_of(figma), payload["comment_id"])
     assert response.json() == {"status": "accepted", "job_id": job_id}
     [recorded] = await harness.store.read_stream(job_id)
     event = CommentReceived.model_validate(recorded.data)
@@ -68,9 +75,9 @@ async def test_a_file_comment_is_appended_as_comment_received(harness, figma):
 
 
 async def test_a_reply_keeps_its_parent(harness, figma):
-    root = figma.add_comment(DEFAULT_FILE_KEY, "root", emit=False)
-    reply = figma.add_comment(DEFAULT_FILE_KEY, "@Maarten yes", parent_id=root.id, emit=False)
-    response = await post(harness, figma.webhook_payload(DEFAULT_FILE_KEY, reply.id))
+    root = figma.add_comment(key_of(figma), "root", emit=False)
+    reply = figma.add_comment(key_of(figma), "@Maarten yes", parent_id=root.id, emit=False)
+    response = await post(harness, figma.webhook_payload(key_of(figma), reply.id))
     [recorded] = await harness.store.read_stream(response.json()["job_id"])
     assert recorded.data["parent_id"] == root.id
 
@@ -179,11 +186,11 @@ async def test_a_team_without_a_passcode_has_the_endpoint_off(harness, figma):
 
 
 async def test_a_team_path_uses_the_teams_passcode_and_stream(harness, figma):
-    await harness.teams.change("acme", {}, secrets={"figma_webhook_passcode": "acme-pass"})
-    payload = file_comment(figma, passcode="acme-pass")
-    response = await post(harness, payload, path="/v1/teams/acme/inbound/figma")
+    await harness.teams.change("studio", {}, secrets={"figma_webhook_passcode": "studio-pass"})
+    payload = file_comment(figma, passcode="studio-pass")
+    response = await post(harness, payload, path="/v1/teams/studio/inbound/figma")
     assert response.status_code == 202
     assert response.json()["job_id"] == comment_job_id(
-        "acme", DEFAULT_FILE_KEY, payload["comment_id"]
+        "studio", key_of(figma), payload["comment_id"]
     )
     assert (await post(harness, payload)).status_code == 400  # not the default team's passcode
