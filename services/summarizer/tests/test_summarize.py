@@ -223,3 +223,10 @@ async def test_the_event_is_json_the_next_step_can_read(harness):
     data = json.loads(summary.model_dump_json())
     assert SummaryGenerated.model_validate(data) == summary
     assert DEFAULT_THREAD[0] not in data["summary"] or data["source"] != "fallback"
+
+
+async def test_expired_summaries_are_purged_from_the_cache(make_harness):
+    harness = make_harness(summary_cache_ttl_seconds=0)
+    await harness.run()
+    assert await harness.handler.cache.purge_expired() == 1
+    assert await harness.handler.cache.purge_expired() == 0

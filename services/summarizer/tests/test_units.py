@@ -8,7 +8,7 @@ import pytest
 from summarizer_testing import thread_event
 
 from figsync_summarizer.pricing import cost_usd, price_for
-from figsync_summarizer.settings import DEFAULT_PRICES, ModelPrice
+from figsync_summarizer.settings import DEFAULT_PRICES, ModelPrice, SummarizerSettings
 from figsync_summarizer.summary import (
     InvalidSummary,
     build_prompt,
@@ -132,3 +132,9 @@ def test_dated_model_ids_take_their_familys_price_and_unknown_models_the_dearest
     )
     dearest = max(DEFAULT_PRICES.values(), key=lambda p: p.output)
     assert price_for(DEFAULT_PRICES, "some-new-model") == dearest
+
+
+def test_the_default_retry_settings_fit_inside_the_consumers_ack_wait():
+    settings = SummarizerSettings()
+    assert settings.longest_delivery_seconds() < settings.ack_wait_seconds
+    assert SummarizerSettings(ai_timeout_seconds=60).longest_delivery_seconds() > 60

@@ -12,6 +12,7 @@ from figsync_clients.resilience import CircuitBreakers
 from figsync_contracts import SummaryGenerated, ThreadResolved
 from figsync_eventstore import EventStore
 from figsync_runtime import Resources, Step, Wiring
+from figsync_runtime.logs import register_secret
 from figsync_summarizer.adapters.anthropic_api import AnthropicMessages
 from figsync_summarizer.adapters.postgres import MonthlySpend, SummaryCache
 from figsync_summarizer.handlers import SOURCE, Summarize, Teams
@@ -59,6 +60,15 @@ async def build(resources: Resources) -> Wiring:
     """Wire the summarizer: one step on ThreadResolved, and a loop that drops expired summaries."""
     settings = resources.settings
     assert isinstance(settings, SummarizerSettings), "main passes SummarizerSettings"
+    if settings.anthropic_api_key is not None:
+        register_secret(settings.anthropic_api_key.get_secret_value())
+    if settings.longest_delivery_seconds() >= settings.ack_wait_seconds:
+        log.warning(
+            "a delivery can outlast the ack wait; lower FIGSYNC_AI_TIMEOUT_SECONDS or "
+            "FIGSYNC_AI_SDK_MAX_RETRIES, or raise FIGSYNC_ACK_WAIT_SECONDS",
+            longest_delivery_seconds=settings.longest_delivery_seconds(),
+            ack_wait_seconds=settings.ack_wait_seconds,
+        )
     messages = AnthropicMessages(settings)
     cache = SummaryCache(resources.pool, settings.summary_cache_ttl_seconds)
     handler = build_handler(

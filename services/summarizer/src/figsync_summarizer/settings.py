@@ -1,6 +1,7 @@
 """Settings of the summarizer service (FIGSYNC_* variables, secrets_dir supported)."""
 
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
@@ -58,15 +59,15 @@ class SummarizerSettings(RuntimeSettings):
     ai_retry_max_tokens: int = Field(default=2048, ge=1)
     # Forced tool use is refused while thinking is on; models that think by default (Haiku 5.5)
     # need it off. "omit" sends nothing, for a model that refuses {"type": "disabled"}.
-    ai_thinking: str = "disabled"
-    ai_timeout_seconds: float = 20.0
+    ai_thinking: Literal["disabled", "omit"] = "disabled"
+    ai_timeout_seconds: float = 15.0
     # HTTP retries inside one delivery (the SDK's own, with backoff). Deliveries that try the
     # model: the last of them falls back instead of failing, so a summary never blocks a task.
     ai_sdk_max_retries: int = Field(default=2, ge=0)
     ai_attempts: int = Field(default=3, ge=1)
     # A Retry-After longer than this is not slept inside the SDK: the delivery is retried by the
     # runtime instead; one longer than ai_fallback_retry_after_seconds falls back at once.
-    ai_sdk_max_retry_after_seconds: float = 10.0
+    ai_sdk_max_retry_after_seconds: float = 5.0
     ai_fallback_retry_after_seconds: float = 120.0
     ai_prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
 
@@ -75,3 +76,10 @@ class SummarizerSettings(RuntimeSettings):
 
     summary_cache_ttl_seconds: float = 3600.0
     summary_cache_purge_interval_seconds: float = 600.0
+
+    def longest_delivery_seconds(self) -> float:
+        """About the longest one delivery can spend in the SDK: every try timing out, and the
+        waits between them. Above the consumer's ack wait, NATS would redeliver meanwhile."""
+        backoffs = (min(0.5 * 2**i, 8.0) for i in range(self.ai_sdk_max_retries))  # the SDK's
+        waits = sum(max(self.ai_sdk_max_retry_after_seconds, b) for b in backoffs)
+        return (self.ai_sdk_max_retries + 1) * self.ai_timeout_seconds + waits
