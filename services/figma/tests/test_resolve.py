@@ -226,3 +226,24 @@ async def test_manual_sync_starts_a_job_per_untracked_mention_once(world):
 def test_rendered_email_is_what_the_parser_reads(world):
     html = render_comment_email(world["figma"], DEFAULT_FILE_KEY, DEFAULT_ROOT_COMMENT_ID)
     assert "comment" in html
+
+
+async def test_figsyncs_own_confirmation_never_becomes_a_job(world, sandbox_api):
+    w = world
+    # The sandbox token's user is "figsync": a reply it posted that names a tracked handle.
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            f"{sandbox_api.figma_url}/v1/files/{DEFAULT_FILE_KEY}/comments",
+            headers={"X-Figma-Token": sandbox_api.figma_token},
+            json={"message": "📋 Tracked in Notion: @Anna Smith task — https://notion.so/p",
+                  "comment_id": DEFAULT_ROOT_COMMENT_ID},
+        )  # fmt: skip
+    own = response.json()
+    event = CommentReceived(origin="webhook", file_key=DEFAULT_FILE_KEY, comment_id=own["id"],
+                            text=own["message"], mentions=["@Anna Smith"],
+                            author_id=own["user"]["id"], author_handle=own["user"]["handle"])  # fmt: skip
+    job = comment_job_id("acme", DEFAULT_FILE_KEY, own["id"])
+    envelope = new_envelope(event, stream_id=job, team="acme", source="/tests")
+    await w["store"].append(job, [envelope], expected_version=0)
+    await w["runner"].process(envelope, attempt=1)
+    assert (await w["store"].read_stream(job))[-1].data["reason"] == "own_comment"

@@ -178,6 +178,7 @@ IgnoreReason = Literal[
     "mention_not_tracked",
     "duplicate_comment",
     "duplicate_delivery",
+    "own_comment",
 ]
 
 

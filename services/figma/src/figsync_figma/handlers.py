@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from figsync_clients.figma import FigmaComment
+from figsync_clients.figma import FigmaComment, FigmaUser
 from figsync_contracts import (
     CommentClaimed,
     CommentReceived,
@@ -35,6 +35,8 @@ _SPACES = re.compile(r"\s+")
 class FigmaApi(Protocol):
     async def comments(self, token: str, file_key: str) -> list[FigmaComment]: ...
 
+    async def me(self, token: str) -> FigmaUser: ...
+
 
 class Teams(Protocol):
     async def get(self, team: str) -> TeamSettings | None: ...
@@ -48,6 +50,29 @@ class Deps:
     teams: Teams
     resolve_link: Callable[[str], Awaitable[str]]
     match_threshold: float = 0.6
+    _selves: dict[str, FigmaUser] = field(default_factory=dict)
+
+    async def self_user(self, token: str) -> FigmaUser:
+        """The Figma user figsync posts as (its confirmations must never become jobs)."""
+        if token not in self._selves:
+            self._selves[token] = await self.figma.me(token)
+        return self._selves[token]
+
+
+async def _is_own(deps: Deps, token: str, author_id: str | None, author: str | None) -> bool:
+    me = await deps.self_user(token)
+    if author_id and me.id:
+        return author_id == me.id
+    return bool(author) and handle_key(author or "") == handle_key(me.handle)
+
+
+async def _ignore_own(ctx: StepContext, comment_id: str) -> None:
+    await ctx.emit(
+        JobIgnored(
+            reason="own_comment",
+            detail=f"comment {comment_id} was posted by figsync itself (a confirmation)",
+        )
+    )
 
 
 def handle_key(handle: str) -> str:
@@ -142,7 +167,8 @@ async def on_email(ctx: StepContext, deps: Deps) -> None:
         )
         return
     file_key = await _file_key(parsed, deps)
-    comments = await deps.figma.comments(await _token(ctx, deps), file_key)
+    token = await _token(ctx, deps)
+    comments = await deps.figma.comments(token, file_key)
     match, top = best_match(
         comments, parsed.comment_text, parsed.author, email.sent_at, deps.match_threshold
     )
@@ -152,6 +178,9 @@ async def on_email(ctx: StepContext, deps: Deps) -> None:
             f"no comment in file {file_key} matches the email's text closely enough",
             context={"candidates": [c.describe() for c in top], "text": parsed.comment_text[:200]},
         )
+    if await _is_own(deps, token, match.comment.user.id, match.comment.user.handle):
+        await _ignore_own(ctx, match.comment.id)
+        return
     await _resolve(ctx, file_key, parsed.file_name or "", comments, match.comment, matched,
                    round(match.score, 3))  # fmt: skip
 
@@ -161,6 +190,10 @@ async def on_comment(ctx: StepContext, deps: Deps) -> None:
     received = ctx.event()
     assert isinstance(received, CommentReceived)
     team = await _team(ctx, deps)
+    token = await _token(ctx, deps)
+    if await _is_own(deps, token, received.author_id, received.author_handle):
+        await _ignore_own(ctx, received.comment_id)
+        return
     mentions = received.mentions or mentions_in_text(received.text, team.tracked_mentions)
     matched = tracked_mentions(mentions, team.tracked_mentions)
     if not matched:
@@ -171,13 +204,16 @@ async def on_comment(ctx: StepContext, deps: Deps) -> None:
             )
         )
         return
-    comments = await deps.figma.comments(await _token(ctx, deps), received.file_key)
+    comments = await deps.figma.comments(token, received.file_key)
     target = next((c for c in comments if c.id == received.comment_id), None)
     if target is None:
         raise PermanentError(
             "figma.comment_not_found",
             f"comment {received.comment_id} is not in file {received.file_key} (deleted?)",
         )
+    if await _is_own(deps, token, target.user.id, target.user.handle):
+        await _ignore_own(ctx, target.id)
+        return
     await _resolve(ctx, received.file_key, received.file_name, comments, target, matched, None)
 
 
@@ -258,11 +294,12 @@ async def on_manual_sync(ctx: StepContext, deps: Deps) -> None:
     request = ctx.event()
     assert isinstance(request, ManualSyncRequested)
     team = await _team(ctx, deps)
-    comments = await deps.figma.comments(await _token(ctx, deps), request.file_key)
+    token = await _token(ctx, deps)
+    comments = await deps.figma.comments(token, request.file_key)
     started = []
     for comment in comments:
         mentions = mentions_in_text(comment.message, team.tracked_mentions)
-        if not mentions:
+        if not mentions or await _is_own(deps, token, comment.user.id, comment.user.handle):
             continue
         claim = comment_claim_stream_id(ctx.team, request.file_key, comment.id)
         if await ctx.store.read_stream(claim):
