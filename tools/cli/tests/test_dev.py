@@ -1,5 +1,6 @@
 """`figsync dev` starts everything, says where it listens, and Ctrl-C stops it all."""
 
+import json
 import os
 import signal
 import subprocess
@@ -43,6 +44,24 @@ def test_dev_runs_the_whole_system_and_ctrl_c_stops_everything(tmp_path):
                      "sandbox anthropic: ", "postgres: postgresql://", "nats: nats://"):  # fmt: skip
             assert line in output, line
         assert httpx.get(f"{ingest}/readyz").status_code == 200
+        # The one-line command dev prints: the real fixture email becomes a task and a reply.
+        command = next(line.strip() for line in output.splitlines() if "figsync send-email" in line)
+        argv = command.split()[1:]
+        sent = subprocess.run([sys.executable, "-m", "figsync_cli.main", *argv],
+                              capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
+        assert sent.returncode == 0, sent.stderr + sent.stdout
+        job = json.loads(sent.stdout.splitlines()[0])["job_id"]
+        dashboard = f"http://127.0.0.1:{env['FIGSYNC_PROJECTOR_PORT']}"
+        deadline = time.monotonic() + 60
+        status = ""
+        while "[completed]" not in status and time.monotonic() < deadline:
+            time.sleep(0.5)
+            status = subprocess.run(
+                [sys.executable, "-m", "figsync_cli.main", "status", job, "--api", dashboard],
+                capture_output=True, text=True, timeout=60, env=env,
+            ).stdout  # fmt: skip
+        assert "[completed]" in status, status + (tmp_path / "dev.log").read_text()[-4000:]
+        assert "ConfirmationPosted" in status or "confirmation" in status.lower()
         children = psutil.Process(dev.pid).children(recursive=True)
         assert len(children) >= 9  # postgres, nats, sandbox, relay and six services
     finally:

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -87,7 +88,7 @@ def run_dev(send_fixture: bool = False) -> int:
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "FIGSYNC_LOG_FORMAT": "console"}
     env.setdefault("FIGSYNC_ENVIRONMENT", "development")
-    env.setdefault("FIGSYNC_TRACKED_MENTIONS", "@Figsync Dev")
+    env.setdefault("FIGSYNC_TRACKED_MENTIONS", "@testfigma,@Anna Smith")
     children: list[Child] = []
     postgres = nats = None
     width = 10
@@ -128,6 +129,7 @@ def run_dev(send_fixture: bool = False) -> int:
                     lines.append(f"sandbox {api}: {url}")
             _wait_ready(f"http://127.0.0.1:{ports['FIGSYNC_SANDBOX_FIGMA_PORT']}/_sandbox/health",
                         sandbox)  # fmt: skip
+            _seed_fixture_comment(f"http://127.0.0.1:{ports['FIGSYNC_SANDBOX_FIGMA_PORT']}")
         asyncio.run(_ensure_default_team(env))
 
         for name, module, variable, default in SERVICES:
@@ -142,6 +144,14 @@ def run_dev(send_fixture: bool = False) -> int:
         print("\nfigsync is running — Ctrl-C stops everything", flush=True)
         for line in lines:
             print(f"  {line}", flush=True)
+        if FIXTURE_EMAIL.exists():
+            ingest = f"http://127.0.0.1:{env.get('FIGSYNC_INGEST_PORT', 8000)}"
+            print(
+                "\nSend the real Figma email (signed) and watch it become a Notion task and a "
+                f"Figma reply:\n  .venv/bin/figsync send-email {FIXTURE_EMAIL} --ingest {ingest} "
+                f"--sender comments-{FIXTURE_FILE_KEY}@email.figma.com\n",
+                flush=True,
+            )
         while not stopping:
             for child in children:
                 if child.process.poll() is not None:
@@ -182,6 +192,23 @@ def _sandbox_credentials(env: dict[str, str]) -> None:
         "FIGSYNC_SANDBOX_FIGMA_WEBHOOK_URL", f"http://127.0.0.1:{ingest}/v1/inbound/figma"
     )
     env.setdefault("FIGSYNC_SANDBOX_FIGMA_WEBHOOK_PASSCODE", env["FIGSYNC_FIGMA_WEBHOOK_PASSCODE"])
+
+
+FIXTURE_EMAIL = (
+    Path(__file__).resolve().parents[4].parent / "shared/fixtures/email/figma-mention.html"
+)
+FIXTURE_FILE_KEY = "UntitledFixtureFile0001"
+
+
+def _seed_fixture_comment(figma_url: str) -> None:
+    """The sandbox gets the file and comment of the real fixture email ("@testfigma this is
+    task 2" by Maarten in "Untitled"), so `figsync send-email` on it completes the loop."""
+    with httpx.Client(base_url=figma_url, timeout=5) as http:
+        http.post("/_sandbox/files", json={"key": FIXTURE_FILE_KEY, "name": "Untitled"})
+        http.post(
+            f"/_sandbox/files/{FIXTURE_FILE_KEY}/comments",
+            json={"message": "@testfigma this is task 2", "author": "Maarten"},
+        ).raise_for_status()
 
 
 async def _ensure_default_team(env: dict[str, str]) -> None:
