@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from figsync_contracts import (
@@ -41,7 +41,7 @@ def thread_resolved(
             comment_id=str(1000000001 + i),
             author=a,
             text=t,
-            created_at=datetime(2026, 3, 2, 9, i, tzinfo=UTC),
+            created_at=datetime(2026, 3, 2, 9, 0, tzinfo=UTC) + timedelta(minutes=i),
         )
         for i, (a, t) in enumerate(comments)
     ]

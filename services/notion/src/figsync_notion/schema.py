@@ -63,7 +63,7 @@ class Schemas:
             cached = self._cache.get(key)
             if cached and not fresh and self.clock() - cached[0] < self.ttl:
                 return cached[1]
-            schema = await self._resolve(team, token, database_id)
+            schema = await self.resolve(team, token, database_id)
             self._titles[database_id] = schema.title
             schema = await ensure_sync_property(
                 self.api, token, schema, self.sync_property, may_add=self.add_sync_property
@@ -71,7 +71,7 @@ class Schemas:
             self._cache[key] = (self.clock(), schema)
             return schema
 
-    async def _resolve(self, team: str, token: str, database_id: str) -> Schema:
+    async def resolve(self, team: str, token: str, database_id: str) -> Schema:
         """The configured id may name a database (with one data source) or a data source."""
         try:
             database = await self.api.database(token, database_id)

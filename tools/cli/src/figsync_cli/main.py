@@ -77,6 +77,12 @@ def _secret_key(_: argparse.Namespace) -> int:
     return 0
 
 
+def _notion(args: argparse.Namespace) -> int:
+    from figsync_notion.cli import main
+
+    return main(args.team)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="figsync", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -97,6 +103,10 @@ def parser() -> argparse.ArgumentParser:
     from figsync_cli import jobs
 
     jobs.register(commands)
+    notion = commands.add_parser("notion", help="check a team's Notion database and mapping")
+    notion.add_argument("action", choices=["check"])
+    notion.add_argument("--team", default="default")
+    notion.set_defaults(func=_notion)
     commands.add_parser("secret-key", help="print a new FIGSYNC_SECRET_KEY").set_defaults(
         func=_secret_key
     )

@@ -173,8 +173,8 @@ class NotionApi:
         deadline = time.monotonic() + self.wait_budget
         while True:
             self.breakers.check(key)
-            await self._cool_down(key)
             await self.pacers.wait(key)
+            await self._cool_down(key)
             with tracer.start_as_current_span(
                 f"notion {what}",
                 kind=trace.SpanKind.CLIENT,
@@ -234,8 +234,9 @@ class NotionApi:
         return NotionRefused(error.status, code, message)
 
     async def _cool_down(self, key: str) -> None:
-        wait = self._cool_until.get(key, 0.0) - time.monotonic()
-        if wait > 0:
+        # After a 429 every call with the token waits out its Retry-After (also one that was
+        # already waiting for its turn when the 429 came).
+        while (wait := self._cool_until.get(key, 0.0) - time.monotonic()) > 0:
             await asyncio.sleep(wait)
 
 
