@@ -7,8 +7,7 @@ import pytest
 
 from figsync_sandbox import DEFAULT_FILE_KEY, TASKS_DATA_SOURCE_ID
 from figsync_sandbox.emails import comment_email_message
-
-from .conftest import post_email
+from figsync_testkit.system import post_email
 
 pytestmark = pytest.mark.e2e
 

@@ -140,3 +140,6 @@ def spawn(tmp_path, database_url: str, nats_url: str):
     yield _spawn
     for process in started:
         process.kill()
+
+
+from figsync_testkit.system import otlp, system  # noqa: E402, F401 - fixtures for e2e suites
