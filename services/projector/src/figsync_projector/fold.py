@@ -9,9 +9,11 @@ time, data), never from the clock, so a rebuild gives the same rows as the live 
 from __future__ import annotations
 
 import json
-from dataclasses import astuple, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 from figsync_contracts import (
@@ -78,6 +80,7 @@ def is_job_stream(stream_id: str) -> bool:
     return ":" not in stream_id
 
 
+@lru_cache(maxsize=256)
 def short_type(event_type: str) -> str:
     """`figsync.job_failed.v1` → `JobFailed`."""
     parts = event_type.split(".")
@@ -121,10 +124,11 @@ class JobRow:
         )  # fmt: skip
 
     def as_tuple(self) -> tuple:
-        return astuple(self)
+        return _job_values(self)
 
 
 JOB_COLUMNS = tuple(f.name for f in fields(JobRow))
+_job_values = attrgetter(*JOB_COLUMNS)
 
 
 @dataclass(slots=True)

@@ -20,7 +20,7 @@ import asyncpg
 import structlog
 from prometheus_client import Counter, Gauge
 
-from figsync_eventstore import PostgresEventStore
+from figsync_eventstore import PostgresEventStore, RecordedEvent
 from figsync_eventstore.store import NOTIFY_CHANNEL
 from figsync_projector.fold import JOB_COLUMNS, Delta, JobRow, fold, is_job_stream
 
@@ -51,6 +51,7 @@ _JOB_TYPES = (
 assert len(_JOB_TYPES) == len(JOB_COLUMNS)
 
 Fault = Callable[[Delta], None]
+Prefetched = tuple[int, list[RecordedEvent]]
 
 
 class Projection:
@@ -122,17 +123,30 @@ class Projection:
         async with self.store.pool.acquire() as conn:
             return await conn.fetchval(f"SELECT position FROM {self.schema}.checkpoint")
 
-    async def apply_batch(self, limit: int = 500, *, lock: bool = True) -> int:
+    async def apply_batch(
+        self, limit: int = 500, *, lock: bool = True, prefetched: Prefetched | None = None
+    ) -> int:
         """Apply up to `limit` events after the checkpoint; returns how many were applied."""
         async with self.store.pool.acquire() as conn, conn.transaction():
-            return await self.apply_in(conn, limit, lock=lock)
+            return await self.apply_in(conn, limit, lock=lock, prefetched=prefetched)
 
-    async def apply_in(self, conn: asyncpg.Connection, limit: int, *, lock: bool = True) -> int:
-        """Apply one batch inside the caller's transaction."""
+    async def apply_in(
+        self,
+        conn: asyncpg.Connection,
+        limit: int,
+        *,
+        lock: bool = True,
+        prefetched: Prefetched | None = None,
+    ) -> int:
+        """Apply one batch inside the caller's transaction. `prefetched` = (after, events read
+        after it) is used only if `after` is still the checkpoint."""
         if lock:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPLY_LOCK)
         after = await conn.fetchval(f"SELECT position FROM {self.schema}.checkpoint FOR UPDATE")
-        events = await self.store.read_all(after=after, limit=limit)
+        if prefetched is not None and prefetched[0] == after:
+            events = prefetched[1][:limit]
+        else:
+            events = await self.store.read_all(after=after, limit=limit)
         if not events:
             return 0
         wanted = list({e.stream_id for e in events if is_job_stream(e.stream_id)})
@@ -309,28 +323,65 @@ async def rebuild(
         await store.pool.release(guard)
 
 
+# Tables whose keys are no conflict target: their indexes are built after the bulk load.
+_LOAD_FIRST = frozenset({"job_events"})
+
+
 async def _rebuild(store, conn, batch_size, progress, started) -> RebuildResult:
     await conn.execute(f"DROP SCHEMA IF EXISTS {OLD_SCHEMA} CASCADE")
     await conn.execute(f"DROP SCHEMA IF EXISTS {REBUILD_SCHEMA} CASCADE")
     await conn.execute(f"CREATE SCHEMA {REBUILD_SCHEMA}")
-    tables = await conn.fetch(
+    tables = [r[0] for r in await conn.fetch(
         "SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY tablename", LIVE_SCHEMA
-    )
-    for (table,) in tables:
+    )]  # fmt: skip
+    for table in tables:
         await conn.execute(
-            f"CREATE TABLE {REBUILD_SCHEMA}.{table} (LIKE {LIVE_SCHEMA}.{table} INCLUDING ALL)"
+            f"CREATE TABLE {REBUILD_SCHEMA}.{table} "
+            f"(LIKE {LIVE_SCHEMA}.{table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
         )
+    # Keys that upserts need come first; every other index after the load (much faster).
+    keys = await conn.fetch(
+        """SELECT t.relname AS tablename, c.conname, pg_get_constraintdef(c.oid) AS definition,
+                  c.conindid
+           FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
+           JOIN pg_namespace n ON n.oid = t.relnamespace
+           WHERE n.nspname = $1 AND c.contype IN ('p', 'u')""",
+        LIVE_SCHEMA,
+    )
+    indexes = await conn.fetch(
+        "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = $1",
+        LIVE_SCHEMA,
+    )
+    key_index_names = {k["conname"] for k in keys}
+    for key in keys:
+        if key["tablename"] not in _LOAD_FIRST:
+            await _add_key(conn, key)
     await conn.execute(f"INSERT INTO {REBUILD_SCHEMA}.checkpoint DEFAULT VALUES")
+
     projection = Projection(store, REBUILD_SCHEMA, notify=False)
     total = await store.last_position()
-    done = 0
-    while True:
-        applied = await projection.apply_batch(batch_size, lock=False)
-        done += applied
-        if progress:
-            progress(done, max(total, done))
-        if applied < batch_size:
-            break
+    done = after = 0
+    ahead = asyncio.create_task(store.read_all(after, batch_size))
+    try:
+        while events := await ahead:
+            # Read the next batch while this one is folded and written.
+            ahead = asyncio.create_task(store.read_all(events[-1].position, batch_size))
+            done += await projection.apply_batch(batch_size, lock=False, prefetched=(after, events))
+            after = events[-1].position
+            if progress:
+                progress(done, max(total, done))
+    finally:
+        ahead.cancel()
+        with contextlib.suppress(BaseException):
+            await ahead
+    for key in keys:
+        if key["tablename"] in _LOAD_FIRST:
+            await _add_key(conn, key)
+    for index in indexes:
+        if index["indexname"] not in key_index_names:
+            await conn.execute(
+                index["indexdef"].replace(f" ON {LIVE_SCHEMA}.", f" ON {REBUILD_SCHEMA}.", 1)
+            )
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPLY_LOCK)
         while (applied := await projection.apply_in(conn, batch_size, lock=False)) > 0:
@@ -342,6 +393,13 @@ async def _rebuild(store, conn, batch_size, progress, started) -> RebuildResult:
         progress(done, done)
     await conn.execute(f"DROP SCHEMA IF EXISTS {OLD_SCHEMA} CASCADE")
     return RebuildResult(done, position, time.perf_counter() - started)
+
+
+async def _add_key(conn: asyncpg.Connection, key: asyncpg.Record) -> None:
+    await conn.execute(
+        f"ALTER TABLE {REBUILD_SCHEMA}.{key['tablename']} "
+        f"ADD CONSTRAINT {key['conname']} {key['definition']}"
+    )
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
