@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import pytest
@@ -68,6 +69,4 @@ async def test_killed_right_after_the_page_was_created_then_redelivered_gives_on
 
 
 def test_the_hang_hook_is_off_unless_set():
-    import os
-
     assert "FIGSYNC_NOTION_TEST_HANG_AFTER_CREATE" not in os.environ

@@ -176,8 +176,8 @@ class NotionApi:
             await self.pacers.wait(key)
             await self._cool_down(key)
             with tracer.start_as_current_span(
-                f"notion {what}",
-                kind=trace.SpanKind.CLIENT,
+                f"notion {what}",  # the httpx instrumentation adds the CLIENT span inside
+                kind=trace.SpanKind.INTERNAL,
                 attributes={"server.address": str(self.client.client.base_url)},
             ):
                 try:
