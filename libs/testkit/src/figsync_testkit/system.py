@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,8 @@ class Span:
     parent_span_id: str
     kind: int
     attributes: dict[str, Any]
+    start_ns: int = 0
+    end_ns: int = 0
 
 
 @dataclass
@@ -56,9 +59,9 @@ def _value(v: Any) -> Any:
     return getattr(v, kind) if kind else None
 
 
-@pytest.fixture(scope="session")
-def otlp() -> Iterator[Collector]:
-    """A real OTLP/HTTP receiver (protobuf) on a free port."""
+@contextlib.contextmanager
+def otlp_receiver() -> Iterator[Collector]:
+    """A real OTLP/HTTP receiver (protobuf) on a free port, served in a background thread."""
     port = free_port()
     collector = Collector(f"http://127.0.0.1:{port}")
 
@@ -74,6 +77,7 @@ def otlp() -> Iterator[Collector]:
                         trace_id=s.trace_id.hex(), span_id=s.span_id.hex(),
                         parent_span_id=s.parent_span_id.hex(), kind=s.kind,
                         attributes={a.key: _value(a.value) for a in s.attributes},
+                        start_ns=s.start_time_unix_nano, end_ns=s.end_time_unix_nano,
                     ))  # fmt: skip
         return Response(b"", media_type="application/x-protobuf")
 
@@ -83,9 +87,18 @@ def otlp() -> Iterator[Collector]:
     thread.start()
     while not server.started:
         threading.Event().wait(0.02)
-    yield collector
-    server.should_exit = True
-    thread.join(5)
+    try:
+        yield collector
+    finally:
+        server.should_exit = True
+        thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def otlp() -> Iterator[Collector]:
+    """A real OTLP/HTTP receiver (protobuf) on a free port."""
+    with otlp_receiver() as collector:
+        yield collector
 
 
 @dataclass
@@ -118,18 +131,22 @@ class System:
                 await asyncio.sleep(0.2)
 
 
-@pytest.fixture
-def system(spawn, sandbox_api, event_store, otlp) -> System:
-    """Relay and every service as processes, wired to the sandbox and the OTLP receiver."""
-    sandbox_api.figma.configure(tier2_per_minute=100_000)
-    sandbox_api.notion.configure(burst=1000, rate_per_second=1000)
-    env = {
-        "FIGSYNC_FIGMA_API_URL": sandbox_api.figma_url,
-        "FIGSYNC_NOTION_API_URL": sandbox_api.notion_url,
-        "FIGSYNC_ANTHROPIC_API_URL": sandbox_api.anthropic_url,
-        "FIGMA_API_TOKEN": sandbox_api.figma_token,
-        "NOTION_API_KEY": sandbox_api.notion_token,
-        "ANTHROPIC_API_KEY": sandbox_api.anthropic_key,
+def lift_sandbox_limits(sandbox: Any) -> None:
+    """Rate limits of the sandbox APIs high enough that they never pace a test."""
+    sandbox.figma.configure(tier2_per_minute=100_000)
+    sandbox.notion.configure(burst=1000, rate_per_second=1000)
+
+
+def system_env(sandbox: Any, otlp_url: str) -> dict[str, str]:
+    """Environment of every figsync process: the sandbox's URLs and credentials, the default
+    team's settings, short retry delays and OTLP export to `otlp_url`."""
+    return {
+        "FIGSYNC_FIGMA_API_URL": sandbox.figma_url,
+        "FIGSYNC_NOTION_API_URL": sandbox.notion_url,
+        "FIGSYNC_ANTHROPIC_API_URL": sandbox.anthropic_url,
+        "FIGMA_API_TOKEN": sandbox.figma_token,
+        "NOTION_API_KEY": sandbox.notion_token,
+        "ANTHROPIC_API_KEY": sandbox.anthropic_key,
         "NOTION_DATABASE_ID": _tasks_database(),
         "FIGSYNC_TRACKED_MENTIONS": "@Anna Smith,@testfigma",
         "FIGSYNC_EMAIL_WEBHOOK_SECRET": EMAIL_SECRET,
@@ -139,16 +156,35 @@ def system(spawn, sandbox_api, event_store, otlp) -> System:
         "FIGSYNC_RETRY_BASE_DELAY_SECONDS": "0.2",
         "FIGSYNC_ACK_WAIT_SECONDS": "5",
         "FIGSYNC_RELAY_POLL_INTERVAL_SECONDS": "0.2",
-        "FIGSYNC_LINKS_TEST_INSECURE_HOSTS": sandbox_api.figma_url.removeprefix("http://"),
-        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.url,
+        "FIGSYNC_LINKS_TEST_INSECURE_HOSTS": sandbox.figma_url.removeprefix("http://"),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_url,
         "OTEL_BSP_SCHEDULE_DELAY": "200",
     }
+
+
+def start_system(
+    spawn: Callable[..., Any],
+    sandbox: Any,
+    store: Any,
+    env: dict[str, str],
+    services: list[str] | None = None,
+    timeout: float = 60,
+) -> System:
+    """Start the relay and `services` (default: all) with `spawn(module, wait_ready, **env)`
+    and wait until every one is ready."""
     processes = {"relay": spawn("figsync_runtime.relay_main", wait_ready=False, **env)}
-    for name in SERVICES:
+    for name in SERVICES if services is None else services:
         processes[name] = spawn(f"figsync_{name}.main", wait_ready=False, **env)
     for process in processes.values():
-        process.wait_ready(timeout=60)
-    return System(processes, event_store, sandbox_api)
+        process.wait_ready(timeout=timeout)
+    return System(processes, store, sandbox)
+
+
+@pytest.fixture
+def system(spawn, sandbox_api, event_store, otlp) -> System:
+    """Relay and every service as processes, wired to the sandbox and the OTLP receiver."""
+    lift_sandbox_limits(sandbox_api)
+    return start_system(spawn, sandbox_api, event_store, system_env(sandbox_api, otlp.url))
 
 
 def _tasks_database() -> str:

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+from opentelemetry import trace
 
 _FILE_PATH = re.compile(
     r"^/(?:file|design|board|proto|slides|deck)/([A-Za-z0-9]{10,64})"
     r"(?:/[^/]*)?(?:/branch/([A-Za-z0-9]{10,64}))?"
 )
+tracer = trace.get_tracer("figsync.figma.links")
 FIGMA_HOSTS = frozenset({"figma.com", "www.figma.com", "click.figma.com", "email.figma.com"})
 
 
@@ -95,10 +97,15 @@ async def resolve_tracking_link(url: str, http: httpx.AsyncClient, policy: LinkP
             raise LinkRefused("link.redirect_loop: the link redirects in a circle")
         seen.add(current)
         await _check_target(current, policy)
-        try:
-            response = await http.get(current, follow_redirects=False, timeout=policy.timeout)
-        except httpx.HTTPError as error:
-            raise LinkRefused(f"link.unreachable: {type(error).__name__}") from error
+        with tracer.start_as_current_span(
+            "figma GET link",
+            kind=trace.SpanKind.CLIENT,
+            attributes={"http.request.method": "GET", "server.address": urlsplit(current).netloc},
+        ):
+            try:
+                response = await http.get(current, follow_redirects=False, timeout=policy.timeout)
+            except httpx.HTTPError as error:
+                raise LinkRefused(f"link.unreachable: {type(error).__name__}") from error
         location = response.headers.get("location")
         if response.status_code not in (301, 302, 303, 307, 308) or not location:
             raise LinkRefused(f"link.no_redirect: the link answered {response.status_code}")
