@@ -9,9 +9,9 @@
 #   docker build --target sandbox -t figsync-sandbox .  local Figma/Notion/Anthropic APIs (dev)
 #
 # Each image holds one virtualenv, /opt/figsync, with only what its package needs: pinned
-# third-party packages from constraints.txt, figsync's own libraries from their source
-# folders (local-libs.txt: every libs/* package pinned to its folder, installed only if
-# required). tests/deploy/test_images.py runs this file's `uv` commands in throwaway
+# third-party packages from constraints.txt and the figsync packages it requires, from
+# their folders (local-packages.txt pins every libs/, services/ and tools/ package to its
+# folder; uv installs only the ones required). tests/deploy/test_images.py runs this file's `uv` commands in throwaway
 # virtualenvs, so keep every install step a RUN line of a build-* stage.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
@@ -27,33 +27,33 @@ ENV UV_COMPILE_BYTECODE=1 \
 WORKDIR /src
 COPY constraints.txt ./
 COPY libs libs
-RUN python -c "import pathlib, tomllib; libs = sorted(p for p in pathlib.Path('libs').iterdir() if (p / 'pyproject.toml').is_file()); print(*(tomllib.loads((p / 'pyproject.toml').read_text())['project']['name'] + ' @ ' + p.resolve().as_uri() for p in libs), sep=chr(10))" > local-libs.txt
+COPY services services
+COPY tools tools
+# Every figsync package pinned to its folder: a build stage installs one package and uv
+# takes only the figsync packages it requires, from here, never from an index.
+RUN python -c "import pathlib, tomllib; found = sorted(p.parent for p in pathlib.Path('.').glob('*/*/pyproject.toml')); print(*(tomllib.loads((p / 'pyproject.toml').read_text())['project']['name'] + ' @ ' + p.resolve().as_uri() for p in found), sep=chr(10))" > local-packages.txt
 
 FROM builder AS build-service
 ARG SERVICE
-RUN test -n "${SERVICE}" || { echo "set --build-arg SERVICE=<a folder of services/>" >&2; exit 1; }
-COPY services/${SERVICE} services/${SERVICE}
+RUN test -f "services/${SERVICE}/pyproject.toml" || { echo "set --build-arg SERVICE=<a folder of services/>" >&2; exit 1; }
 RUN uv venv /opt/figsync \
- && uv pip install --python /opt/figsync/bin/python -c constraints.txt -c local-libs.txt ./services/${SERVICE} \
+ && uv pip install --python /opt/figsync/bin/python -c constraints.txt -c local-packages.txt ./services/${SERVICE} \
  && ln -s figsync-${SERVICE} /opt/figsync/bin/figsync-service
 
 FROM builder AS build-relay
 RUN uv venv /opt/figsync \
- && uv pip install --python /opt/figsync/bin/python -c constraints.txt -c local-libs.txt ./libs/runtime
+ && uv pip install --python /opt/figsync/bin/python -c constraints.txt -c local-packages.txt ./libs/runtime
 
-# The CLI's own dependencies include the dev-only testkit (embedded Postgres) and sandbox,
-# used by `figsync dev`; the operations image installs what migrate/replay/projections need
-# and the CLI package without its dependencies.
+# The CLI's dev-only dependencies (testkit: embedded Postgres and NATS; the sandbox) serve
+# `figsync dev` and stay out of the operations image.
 FROM builder AS build-cli
-COPY services/projector services/projector
-COPY tools/cli tools/cli
-RUN uv venv /opt/figsync \
- && uv pip install --python /opt/figsync/bin/python -c constraints.txt -c local-libs.txt ./libs/runtime ./services/projector httpx \
- && uv pip install --python /opt/figsync/bin/python --no-deps ./tools/cli
+RUN printf 'figsync-testkit\nfigsync-sandbox\n' > dev-only.txt \
+ && uv venv /opt/figsync \
+ && uv pip install --python /opt/figsync/bin/python -c constraints.txt -c local-packages.txt --excludes dev-only.txt ./tools/cli
 
 FROM builder AS build-sandbox
 RUN uv venv /opt/figsync \
- && uv pip install --python /opt/figsync/bin/python -c constraints.txt -c local-libs.txt ./libs/sandbox
+ && uv pip install --python /opt/figsync/bin/python -c constraints.txt -c local-packages.txt ./libs/sandbox
 
 # --------------------------------------------------------------------------- runtime base
 FROM ${PYTHON_IMAGE} AS runtime

@@ -404,6 +404,7 @@ def parse_dockerfile(text: str) -> tuple[dict[str, str | None], dict[str, Stage]
                 parent = stages[base]
                 stage.args = dict(parent.args)
                 stage.copies = list(parent.copies)
+                stage.runs = list(parent.runs)
                 stage.env = dict(parent.env)
                 stage.user = parent.user
             stages[name] = stage
