@@ -136,36 +136,24 @@ class PostgresEventStore:
         """Append events to a stream at `expected_version` (None: wherever it is now)."""
         if not events:
             raise ValueError("append needs at least one event")
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
-            current = await conn.fetchval(
-                "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1", stream_id
-            )
-            if expected_version is not None and current != expected_version:
-                return Conflict(stream_id, expected_version, current)
-            try:
-                rows = await conn.fetch(
-                    """INSERT INTO events (stream_id, version, event_id, type, schema_version,
-                                           data, metadata)
-                       SELECT $1, $2 + n, e.event_id, e.type, e.schema_version, e.data, e.metadata
-                       FROM unnest($3::uuid[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[])
-                            WITH ORDINALITY AS e(event_id, type, schema_version, data, metadata, n)
-                       ORDER BY n
-                       RETURNING position""",
-                    stream_id,
-                    current,
-                    [e.id for e in events],
-                    [e.type for e in events],
-                    [e.dataschemaversion for e in events],
-                    [e.data for e in events],
-                    [_metadata(e) for e in events],
-                )
-            except asyncpg.UniqueViolationError as error:
-                if error.constraint_name == "events_event_id_key":
-                    return DuplicateEvent(_duplicate_id(error, events))
-                raise
-            await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, stream_id)
-            return Appended(stream_id, current + len(events), tuple(r[0] for r in rows))
+        # One round trip: the lock, version check, insert and notify run in figsync_append
+        # (migration 0006), inside the implicit transaction of this single statement.
+        row = await self.pool.fetchrow(
+            "SELECT * FROM figsync_append($1, $2, $3::uuid[], $4, $5, $6::jsonb[], $7::jsonb[], $8)",
+            stream_id,
+            -1 if expected_version is None else expected_version,
+            [e.id for e in events],
+            [e.type for e in events],
+            [e.dataschemaversion for e in events],
+            [e.data for e in events],
+            [_metadata(e) for e in events],
+            _APPEND_LOCK,
+        )
+        if row["outcome"] == "conflict":
+            return Conflict(stream_id, expected_version or 0, row["stream_version"])
+        if row["outcome"] == "duplicate":
+            return DuplicateEvent(str(row["duplicate_id"]))
+        return Appended(stream_id, row["stream_version"], tuple(row["positions"]))
 
     async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
         """Every event of one stream, in version order."""
@@ -188,11 +176,3 @@ class PostgresEventStore:
     async def last_position(self) -> int:
         async with self.pool.acquire() as conn:
             return await conn.fetchval("SELECT coalesce(max(position), 0) FROM events")
-
-
-def _duplicate_id(error: asyncpg.UniqueViolationError, events: Sequence[Envelope]) -> str:
-    detail = error.detail or ""
-    for event in events:
-        if event.id in detail:
-            return event.id
-    return events[0].id
