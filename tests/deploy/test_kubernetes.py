@@ -361,3 +361,30 @@ def test_a_broken_kustomization_fails_to_render(tmp_path, rendered):
     )
     with pytest.raises(AssertionError, match="failed"):
         checks.render(overlay)
+
+
+@pytest.mark.parametrize("overlay", checks.OVERLAYS)
+def test_the_migrate_job_can_be_applied_alone_first(rendered, overlay):
+    """deploy/README.md applies `-l 'app.kubernetes.io/component in (jobs,migrate)'` and waits
+    for the Job before the rest: everything it needs must be in that subset or external."""
+    subset = [
+        d
+        for d in rendered[overlay]
+        if d["metadata"].get("labels", {}).get("app.kubernetes.io/component") in ("jobs", "migrate")
+    ]
+    [job] = checks.by_kind(subset, "Job").values()
+    pod = job["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] in checks.by_kind(subset, "ServiceAccount")
+    [container] = pod["containers"]
+    configmaps = {
+        r["configMapRef"]["name"] for r in container.get("envFrom", []) if "configMapRef" in r
+    }
+    secrets = {r["secretRef"]["name"] for r in container.get("envFrom", []) if "secretRef" in r}
+    for env in container.get("env", []):
+        ref = env.get("valueFrom", {})
+        if "configMapKeyRef" in ref:
+            configmaps.add(ref["configMapKeyRef"]["name"])
+        if "secretKeyRef" in ref:
+            secrets.add(ref["secretKeyRef"]["name"])
+    assert configmaps <= set(checks.by_kind(subset, "ConfigMap"))
+    assert secrets <= {"figsync-db-app"}, "made by CloudNativePG before figsync is applied"
