@@ -73,3 +73,14 @@ def test_parse_email_reads_a_raw_message(tmp_path):
 def test_parse_email_names_the_problem_for_a_missing_file():
     result = figsync("parse-email", "/nonexistent.html")
     assert result.returncode == 2 and "parse.unreadable_file" in result.stderr
+
+
+@pytest.mark.unit
+def test_dev_uses_the_sandbox_only_where_no_real_token_or_url_is_configured():
+    from figsync_cli.dev import sandboxed_providers
+
+    assert sandboxed_providers({}) == ["figma", "notion", "anthropic"]
+    assert sandboxed_providers({"FIGMA_API_TOKEN": "figd_x"}) == ["notion", "anthropic"]
+    assert sandboxed_providers({"FIGSYNC_NOTION_API_URL": "https://notion.internal"}) == [
+        "figma", "anthropic",
+    ]  # fmt: skip

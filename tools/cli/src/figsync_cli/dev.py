@@ -113,22 +113,24 @@ def run_dev(send_fixture: bool = False) -> int:
         lines += [f"postgres: {env['FIGSYNC_DATABASE_URL']}", f"nats: {env['FIGSYNC_NATS_URL']}"]
         asyncio.run(migrate(env["FIGSYNC_DATABASE_URL"]))
 
-        if importlib.util.find_spec("figsync_sandbox.cli"):
-            _sandbox_credentials(env)
+        sandboxed = sandboxed_providers(env)
+        for api in PROVIDERS:
+            if api not in sandboxed:
+                url = env.get(f"FIGSYNC_{api.upper()}_API_URL") or "its production API"
+                lines.append(f"{api}: {url} (token from the environment)")
+        if sandboxed and importlib.util.find_spec("figsync_sandbox.cli"):
+            _sandbox_credentials(env, sandboxed)
             ports = {var: _port(env, var, default) for var, default in SANDBOX_PORTS.items()}
             env.update({var: str(port) for var, port in ports.items()})
             sandbox = _start("sandbox", [sys.executable, "-m", "figsync_sandbox"], env, width)
             children.append(sandbox)
-            for api, var in (("figma", "FIGSYNC_SANDBOX_FIGMA_PORT"),
-                             ("notion", "FIGSYNC_SANDBOX_NOTION_PORT"),
-                             ("anthropic", "FIGSYNC_SANDBOX_ANTHROPIC_PORT")):  # fmt: skip
-                url = f"http://127.0.0.1:{ports[var]}"
-                api_var = f"FIGSYNC_{api.upper()}_API_URL"
-                if not env.get(api_var):
-                    env[api_var] = url
-                    lines.append(f"sandbox {api}: {url}")
+            for api in sandboxed:
+                url = f"http://127.0.0.1:{ports[f'FIGSYNC_SANDBOX_{api.upper()}_PORT']}"
+                env[f"FIGSYNC_{api.upper()}_API_URL"] = url
+                lines.append(f"sandbox {api}: {url}")
             _wait_ready(f"http://127.0.0.1:{ports['FIGSYNC_SANDBOX_FIGMA_PORT']}/_sandbox/health",
                         sandbox)  # fmt: skip
+        if "figma" in sandboxed:
             _seed_fixture_comment(f"http://127.0.0.1:{ports['FIGSYNC_SANDBOX_FIGMA_PORT']}")
         asyncio.run(_ensure_default_team(env))
 
@@ -144,7 +146,7 @@ def run_dev(send_fixture: bool = False) -> int:
         print("\nfigsync is running — Ctrl-C stops everything", flush=True)
         for line in lines:
             print(f"  {line}", flush=True)
-        if FIXTURE_EMAIL.exists():
+        if FIXTURE_EMAIL.exists() and "figma" in sandboxed:
             ingest = f"http://127.0.0.1:{env.get('FIGSYNC_INGEST_PORT', 8000)}"
             print(
                 "\nSend the real Figma email (signed) and watch it become a Notion task and a "
@@ -175,19 +177,37 @@ def run_dev(send_fixture: bool = False) -> int:
         print("dev: stopped", flush=True)
 
 
-def _sandbox_credentials(env: dict[str, str]) -> None:
-    """Without real tokens, the default team uses the sandbox's (fake) credentials."""
+PROVIDERS = {
+    "figma": ("FIGMA_API_TOKEN", "figma_token"),
+    "notion": ("NOTION_API_KEY", "notion_token"),
+    "anthropic": ("ANTHROPIC_API_KEY", "anthropic_key"),
+}
+
+
+def sandboxed_providers(env: dict[str, str]) -> list[str]:
+    """The providers the sandbox stands in for: those with neither a token nor a URL set."""
+    return [
+        api
+        for api, (token_var, _) in PROVIDERS.items()
+        if not env.get(token_var) and not env.get(f"FIGSYNC_{api.upper()}_API_URL")
+    ]
+
+
+def _sandbox_credentials(env: dict[str, str], sandboxed: list[str]) -> None:
+    """Providers without a real token use the sandbox and its (fake) credentials; a real
+    token is never sent to the sandbox, and the sandbox never stands in for it."""
     from figsync_sandbox.notion import TASKS_DATABASE_ID
     from figsync_sandbox.servers import SandboxConfig
 
     defaults = SandboxConfig()
-    ingest = int(env.get("FIGSYNC_INGEST_PORT", 8000))
-    env.setdefault("FIGMA_API_TOKEN", defaults.figma_token)
-    env.setdefault("NOTION_API_KEY", defaults.notion_token)
-    env.setdefault("ANTHROPIC_API_KEY", defaults.anthropic_key)
-    env.setdefault("NOTION_DATABASE_ID", TASKS_DATABASE_ID)
+    for api in sandboxed:
+        token_var, field = PROVIDERS[api]
+        env[token_var] = getattr(defaults, field)
+    if "notion" in sandboxed:
+        env["NOTION_DATABASE_ID"] = TASKS_DATABASE_ID
     env.setdefault("FIGSYNC_EMAIL_WEBHOOK_SECRET", DEV_EMAIL_WEBHOOK_SECRET)
     env.setdefault("FIGSYNC_FIGMA_WEBHOOK_PASSCODE", defaults.figma_webhook_passcode)
+    ingest = int(env.get("FIGSYNC_INGEST_PORT", 8000))
     env.setdefault(
         "FIGSYNC_SANDBOX_FIGMA_WEBHOOK_URL", f"http://127.0.0.1:{ingest}/v1/inbound/figma"
     )
@@ -207,7 +227,8 @@ def _seed_fixture_comment(figma_url: str) -> None:
         http.post("/_sandbox/files", json={"key": FIXTURE_FILE_KEY, "name": "Untitled"})
         http.post(
             f"/_sandbox/files/{FIXTURE_FILE_KEY}/comments",
-            json={"message": "@testfigma this is task 2", "author": "Maarten"},
+            # No webhook for the seed: the email is what the newcomer sends.
+            json={"message": "@testfigma this is task 2", "author": "Maarten", "emit": False},
         ).raise_for_status()
 
 
