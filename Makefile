@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PACKAGES := $(shell cat packages.txt)
 EDITABLES := $(foreach p,$(PACKAGES),-e ./$(p))
 
-.PHONY: install dev test lint format schemas constraints clean
+.PHONY: install dev test lint format schemas constraints clean chaos bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,13 @@ dev: install
 
 test: install lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The full chaos run (500 jobs); `make test` runs a reduced one.
+chaos: install
+	FIGSYNC_CHAOS_JOBS=500 $(BIN)/python -m pytest tests/chaos -q -s
+
+bench: install
+	$(BIN)/python bench/run.py
 
 lint: install
 	$(BIN)/ruff check .
