@@ -1,0 +1,137 @@
+"""The whole figsync system for benchmarks: embedded Postgres and NATS, the sandbox APIs, an
+OTLP receiver and every process, driven from a plain script (the e2e fixtures' helpers)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import nats
+
+from figsync_eventstore import PostgresEventStore, create_pool, migrate
+from figsync_sandbox.servers import Sandbox, SandboxConfig
+from figsync_testkit.embedded import EmbeddedNats, EmbeddedPostgres
+from figsync_testkit.processes import ServiceProcess
+from figsync_testkit.system import (
+    Collector,
+    System,
+    lift_sandbox_limits,
+    otlp_receiver,
+    signed,
+    start_system,
+    system_env,
+)
+
+DONE = {"confirmation_posted", "job_failed", "job_ignored"}
+
+
+@dataclass
+class Servers:
+    """The long-lived pieces shared by every figure of one run."""
+
+    postgres_url: str
+    nats_url: str
+    sandbox: Sandbox
+    collector: Collector
+    log_dir: Path
+    postgres_pid: int
+    nats_pid: int
+
+
+@dataclass
+class Run:
+    """One figure's system: its processes, the event store's pool, and `spawn` for more."""
+
+    system: System
+    pool: asyncpg.Pool
+    spawn: Callable[..., ServiceProcess]
+
+
+@contextlib.contextmanager
+def servers() -> Iterator[Servers]:
+    """Embedded Postgres and NATS, the sandbox and the OTLP receiver, for one bench run."""
+    with contextlib.ExitStack() as stack:
+        postgres = EmbeddedPostgres().start()
+        stack.callback(postgres.close)
+        server = EmbeddedNats().start()
+        stack.callback(server.close)
+        sandbox = Sandbox(SandboxConfig()).start()
+        stack.callback(sandbox.stop)
+        collector = stack.enter_context(otlp_receiver())
+        log_dir = Path(tempfile.mkdtemp(prefix="figsync-bench-logs-"))
+        yield Servers(
+            postgres.url, server.url, sandbox, collector, log_dir,
+            postgres.process.pid, server.process.pid,
+        )  # fmt: skip
+
+
+def _with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+@contextlib.asynccontextmanager
+async def running_system(
+    servers: Servers, services: list[str] | None = None, **env: str
+) -> AsyncIterator[Run]:
+    """A fresh database and JetStream, the sandbox reset with limits lifted, the relay and
+    `services` as processes."""
+    name = f"figsync_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(servers.postgres_url)
+    await admin.execute(f"CREATE DATABASE {name}")
+    await admin.close()
+    database_url = _with_database(servers.postgres_url, name)
+    await migrate(database_url)
+    nc = await nats.connect(servers.nats_url)
+    js = nc.jetstream()
+    for info in await js.streams_info():
+        await js.delete_stream(info.config.name)
+    await nc.close()
+    servers.sandbox.reset()
+    lift_sandbox_limits(servers.sandbox)
+    servers.collector.spans.clear()
+    started: list[ServiceProcess] = []
+
+    def spawn(module: str, wait_ready: bool = True, **extra: str) -> ServiceProcess:
+        process = ServiceProcess(
+            module,
+            {"FIGSYNC_DATABASE_URL": database_url, "FIGSYNC_NATS_URL": servers.nats_url,
+             "FIGSYNC_LOG_LEVEL": "WARNING", **extra},
+            servers.log_dir,
+        )  # fmt: skip
+        started.append(process.start(wait_ready=wait_ready))
+        return process
+
+    pool = await create_pool(database_url, max_size=4)
+    try:
+        merged = {**system_env(servers.sandbox, servers.collector.url), **env}
+        system = await asyncio.to_thread(
+            start_system, spawn, servers.sandbox, PostgresEventStore(pool), merged, services
+        )
+        yield Run(system, pool, lambda module, **extra: spawn(module, **{**merged, **extra}))
+    finally:
+        for process in started:
+            process.stop(timeout=10)
+        await pool.close()
+        admin = await asyncpg.connect(servers.postgres_url)
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
+
+
+async def post(http: httpx.AsyncClient, system: System, body: bytes) -> tuple[str, float]:
+    """Send one signed MIME email to the ingest; return the job id and the wall time sent."""
+    sent = time.time()
+    headers = {"content-type": "message/rfc822", **signed(body)}
+    response = await http.post(f"{system.ingest}/v1/inbound/email/mime", content=body,
+                               headers=headers)  # fmt: skip
+    if response.status_code != 202:
+        raise RuntimeError(f"ingest answered {response.status_code}: {response.text[:300]}")
+    return response.json()["job_id"], sent

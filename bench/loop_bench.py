@@ -1,0 +1,362 @@
+"""Figures of the whole loop (every service as a process, the sandbox APIs, traces over OTLP):
+own overhead and end-to-end latency with realistic API latencies, maximum sustained jobs/s
+with zero-latency APIs, and Notion pacing of a backlog. Each returns rows for bench/run.py."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass, field
+from statistics import quantiles
+
+import httpx
+from harness import Servers, post, running_system
+
+from figsync_sandbox.emails import comment_email_message
+
+# The realistic latencies of issue 14, per external call (ms).
+REALISTIC = {
+    ("figma", "GET /ls/click"): 150,
+    ("figma", "GET /uni/ls/click"): 150,
+    ("figma", "GET /v1/files/*/comments"): 300,
+    ("anthropic", "POST /v1/messages"): 1500,
+    ("notion", "POST /v1/pages"): 400,
+    ("figma", "POST /v1/files/*/comments"): 300,
+}
+REALISTIC_SUM_MS = 150 + 300 + 1500 + 400 + 300
+SPAN_SERVER, SPAN_CLIENT = 2, 3
+
+
+@dataclass
+class Row:
+    figure: str
+    target: str
+    measured: str
+    ok: bool | None
+    notes: list[str] = field(default_factory=list)
+
+
+def pct(values: list[float], q: int) -> float:
+    if len(values) == 1:
+        return values[0]
+    return quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+# -- jobs ------------------------------------------------------------------------------------
+
+
+def make_emails(servers: Servers, count: int, forwarded: bool, tag: str) -> list[bytes]:
+    """`count` notification emails, one Figma file each (so a GET of comments stays small).
+    Forwarded: the From is a person, so the file key comes from following the tracking link."""
+    figma = servers.sandbox.figma
+    bodies = []
+    for n in range(count):
+        key = f"Bench{tag}{n:08d}Key"
+        figma.add_file(key, f"Bench file {n}")
+        comment = figma.add_comment(key, f"@Anna Smith please check item {n} of the spacing")
+        click_base = servers.sandbox.figma_url if forwarded else "https://click.figma.com"
+        message = comment_email_message(figma, key, comment.id, click_base_url=click_base)
+        if forwarded:
+            message.replace_header("From", "Anna Smith <anna@example.com>")
+            message.replace_header("Reply-To", "anna@example.com")
+        bodies.append(message.as_bytes())
+    return bodies
+
+
+class Tail:
+    """Follows the event store in global order: when each job reached each event type."""
+
+    def __init__(self, pool) -> None:
+        self.pool = pool
+        self.position = 0
+        self.seen: dict[str, dict[str, float]] = {}
+        self.trace: dict[str, str] = {}
+
+    async def poll(self) -> None:
+        rows = await self.pool.fetch(
+            "SELECT position, stream_id, type, recorded_at, metadata->>'traceparent' AS tp "
+            "FROM events WHERE position > $1 ORDER BY position LIMIT 20000",
+            self.position,
+        )
+        for row in rows:
+            self.position = row["position"]
+            kind = row["type"].split(".")[1]
+            self.seen.setdefault(row["stream_id"], {}).setdefault(
+                kind, row["recorded_at"].timestamp()
+            )
+            if row["tp"] and row["stream_id"] not in self.trace:
+                self.trace[row["stream_id"]] = row["tp"].split("-")[1]
+
+    def done(self, job: str) -> str | None:
+        kinds = self.seen.get(job, {})
+        return next(
+            (k for k in ("confirmation_posted", "job_failed", "job_ignored") if k in kinds), None
+        )
+
+    async def wait(self, jobs: list[str], timeout: float, kind: str | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            await self.poll()
+            if all((kind in self.seen.get(j, {})) if kind else self.done(j) for j in jobs):
+                return
+            await asyncio.sleep(0.2)
+
+
+async def send_steady(system, bodies: list[bytes], rate: float) -> dict[str, float]:
+    """Send at `rate` emails/s (open loop, each on its own task); job id -> wall time sent."""
+    sent: dict[str, float] = {}
+    async with httpx.AsyncClient(timeout=30) as http:
+
+        async def one(body: bytes) -> None:
+            job, at = await post(http, system, body)
+            sent[job] = at
+
+        tasks = []
+        start = time.monotonic()
+        for n, body in enumerate(bodies):
+            await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
+            tasks.append(asyncio.create_task(one(body)))
+        await asyncio.gather(*tasks)
+    return sent
+
+
+async def send_fast(system, bodies: list[bytes], concurrency: int) -> dict[str, float]:
+    """Send as fast as the ingest accepts on `concurrency` connections."""
+    sent: dict[str, float] = {}
+    queue = list(reversed(bodies))
+    async with httpx.AsyncClient(timeout=60) as http:
+
+        async def worker() -> None:
+            while queue:
+                job, at = await post(http, system, queue.pop())
+                sent[job] = at
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return sent
+
+
+# -- per-process CPU -------------------------------------------------------------------------
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of a process, its reaped children and its live descendants (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    stack, seen = [pid], set()
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                children.setdefault(int(fields[1]), []).append(int(entry))
+            except OSError:
+                continue
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            with open(f"/proc/{current}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(v) for v in fields[11:15]) / tick  # utime stime cutime cstime
+        stack.extend(children.get(current, []))
+    return total
+
+
+class CpuMeter:
+    """CPU seconds per process between start() and stop()."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.before: dict[str, float] = {}
+        self.used: dict[str, float] = {}
+
+    def start(self) -> None:
+        self.before = {name: _cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def stop(self) -> None:
+        self.used = {n: _cpu_seconds(p) - self.before[n] for n, p in self.pids.items()}
+
+    def per_job_ms(self, jobs: int) -> str:
+        top = sorted(self.used.items(), key=lambda kv: -kv[1])
+        return ", ".join(f"{n} {s * 1000 / jobs:.1f}" for n, s in top if s > 0.005)
+
+
+def _pids(servers: Servers, system) -> dict[str, int]:
+    pids = {name: p.process.pid for name, p in system.processes.items()}
+    pids["postgres"] = servers.postgres_pid
+    pids["nats"] = servers.nats_pid
+    pids["bench (sandbox+load+otlp)"] = os.getpid()
+    return pids
+
+
+# -- own overhead and end-to-end latency -----------------------------------------------------
+
+
+def _external(span) -> bool:
+    """An external call: a CLIENT span, or a span around one API request (`server.address`),
+    as the notion client's (INTERNAL: it expects an httpx CLIENT span inside)."""
+    if span.kind == SPAN_CLIENT:
+        return True
+    return span.kind != SPAN_SERVER and "server.address" in span.attributes
+
+
+def _union_ns(intervals: list[tuple[int, int]]) -> int:
+    total, end = 0, None
+    for start, stop in sorted(intervals):
+        if end is None or start > end:
+            total += stop - start
+            end = stop
+        elif stop > end:
+            total += stop - end
+            end = stop
+    return total
+
+
+def overhead_ms(spans) -> tuple[float, float, float]:
+    """(trace wall time, time inside external calls, own overhead) of one job's trace."""
+    start = min(s.start_ns for s in spans)
+    end = max(s.end_ns for s in spans)
+    external = _union_ns([(s.start_ns, s.end_ns) for s in spans if _external(s)])
+    return (end - start) / 1e6, external / 1e6, (end - start - external) / 1e6
+
+
+async def latency(servers: Servers, jobs: int, rate: float) -> list[Row]:
+    """Realistic latencies, `jobs` forwarded emails at `rate`/s: e2e latency and overhead."""
+    async with running_system(servers) as run:
+        system = run.system
+        bodies = make_emails(servers, jobs + 3, forwarded=True, tag="L")
+        for (server, route), ms in REALISTIC.items():
+            getattr(servers.sandbox, server).faults.inject(route, latency={"ms": ms})
+        tail = Tail(run.pool)
+        warm = await send_steady(system, bodies[:3], 2)  # connections, caches, plans
+        await tail.wait(list(warm), 60)
+        sent = await send_steady(system, bodies[3:], rate)
+        await tail.wait(list(sent), 60 + jobs / rate * 3)
+        await asyncio.sleep(1.5)  # the processes export their last span batches
+        e2e, overhead, inside, failed = [], [], [], 0
+        for job, at in sent.items():
+            seen = tail.seen.get(job, {})
+            if "confirmation_posted" not in seen:
+                failed += 1
+                continue
+            e2e.append((seen["confirmation_posted"] - at) * 1000)
+            spans = servers.collector.trace(tail.trace.get(job, ""))
+            if spans:
+                wall, external, own = overhead_ms(spans)
+                overhead.append(own)
+                inside.append(external)
+    return _latency_rows(jobs, rate, e2e, overhead, inside, failed)
+
+
+def _latency_rows(jobs, rate, e2e, overhead, inside, failed) -> list[Row]:
+    if not e2e or not overhead:
+        note = f"no completed job ({failed} of {jobs} did not confirm)"
+        return [Row("own overhead per job", "p50 ≤ 30 ms, p99 ≤ 150 ms", "-", False, [note]),
+                Row("end-to-end latency, realistic APIs", "≤ 1.03 × 2,650 ms", "-", False, [note])]  # fmt: skip
+    o50, o95, o99 = pct(overhead, 50), pct(overhead, 95), pct(overhead, 99)
+    e50, e99 = pct(e2e, 50), pct(e2e, 99)
+    ratio50, ratio99 = e50 / REALISTIC_SUM_MS, e99 / REALISTIC_SUM_MS
+    where = f"{len(overhead)} jobs at {rate:g}/s; external calls inside a trace p50 {pct(inside, 50):.0f} ms"
+    notes = [where]
+    if failed:
+        notes.append(f"{failed} of {jobs} jobs did not confirm in time")
+    return [
+        Row("own overhead per job (traces)", "p50 ≤ 30 ms, p99 ≤ 150 ms",
+            f"p50 {o50:.0f} / p95 {o95:.0f} / p99 {o99:.0f} ms", o50 <= 30 and o99 <= 150, notes),
+        Row("end-to-end latency, realistic APIs", "≤ 1.03 × 2,650 ms",
+            f"p50 {e50:.0f} ms ({ratio50:.2f}×) / p99 {e99:.0f} ms ({ratio99:.2f}×)",
+            ratio50 <= 1.03 and not failed, [f"send → ConfirmationPosted; {len(e2e)} jobs"]),
+    ]  # fmt: skip
+
+
+# -- maximum sustained throughput ------------------------------------------------------------
+
+
+async def throughput(servers: Servers, jobs: int, concurrency: int = 16) -> list[Row]:
+    """Zero-latency APIs: send `jobs` emails as fast as ingest takes them; completions/s."""
+    async with running_system(servers) as run:
+        system = run.system
+        bodies = make_emails(servers, jobs + 5, forwarded=False, tag="T")
+        tail = Tail(run.pool)
+        warm = await send_fast(system, bodies[:5], 5)
+        await tail.wait(list(warm), 60)
+        meter = CpuMeter(_pids(servers, system))
+        meter.start()
+        started = time.time()
+        sent_task = asyncio.create_task(send_fast(system, bodies[5:], concurrency))
+        deadline = time.monotonic() + 60 + jobs / 5
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            await tail.poll()
+            if sent_task.done() and all(tail.done(j) for j in sent_task.result()):
+                break
+        sent = await sent_task
+        meter.stop()
+    done = sorted(tail.seen[j]["confirmation_posted"] for j in sent
+                  if "confirmation_posted" in tail.seen.get(j, {}))  # fmt: skip
+    ingest_rate = len(sent) / (max(sent.values()) - started)
+    if len(done) < 10:
+        return [Row("max sustained jobs/s, zero-latency APIs", "≥ 100 /s", "-", False,
+                    [f"only {len(done)} of {jobs} jobs confirmed"])]  # fmt: skip
+    lo, hi = int(len(done) * 0.1), int(len(done) * 0.9) - 1
+    sustained = (hi - lo) / (done[hi] - done[lo])
+    overall = len(done) / (done[-1] - started)
+    notes = [
+        f"{len(done)}/{jobs} confirmed; completions/s between the 10th and 90th percentile of "
+        f"completions; overall {overall:.1f}/s; emails accepted at {ingest_rate:.0f}/s",
+        f"CPU ms per job: {meter.per_job_ms(len(sent))}",
+    ]
+    return [Row("max sustained jobs/s, zero-latency APIs", "≥ 100 /s", f"{sustained:.1f} jobs/s",
+                sustained >= 100 and len(done) == jobs, notes)]  # fmt: skip
+
+
+# -- Notion pacing ---------------------------------------------------------------------------
+
+
+async def notion_pacing(servers: Servers, tasks: int, limit: float = 3.0) -> list[Row]:
+    """A backlog of `tasks` SummaryGenerated jobs, then the notion service alone against a
+    Notion sandbox limited to `limit` requests/s (bursts of 10, as Notion allows)."""
+    services = ["ingest", "figma", "summarizer", "notifier", "projector"]
+    env = {"FIGSYNC_NOTION_REQUESTS_PER_SECOND": f"{limit:g}"}
+    async with running_system(servers, services=services, **env) as run:
+        system, spawn = run.system, run.spawn
+        bodies = make_emails(servers, tasks, forwarded=False, tag="N")
+        tail = Tail(run.pool)
+        sent = await send_fast(system, bodies, 8)
+        await tail.wait(list(sent), 120 + tasks / 2, kind="summary_generated")
+        backlog = sum("summary_generated" in tail.seen.get(j, {}) for j in sent)
+        servers.sandbox.notion.configure(rate_per_second=limit, burst=10)
+        servers.sandbox.notion.clear_requests()
+        begin = time.time()
+        await asyncio.to_thread(spawn, "figsync_notion.main")
+        await tail.wait(list(sent), 60 + tasks / limit * 4, kind="task_created")
+    requests = [r for r in servers.sandbox.notion.requests() if r.time >= begin]
+    created = [tail.seen[j]["task_created"] for j in sent if "task_created" in tail.seen.get(j, {})]
+    limited = sum(1 for r in requests if r.status == 429)
+    if not requests or len(created) < 2:
+        return [Row("Notion pacing, 300-task backlog at 3 req/s", "≥ 95 % of limit, 0 × 429", "-",
+                    False, [f"{len(created)} tasks created, backlog {backlog}"])]  # fmt: skip
+    first, last = requests[0].time, requests[-1].time
+    request_rate = (len(requests) - 1) / (last - first)
+    task_rate = (len(created) - 1) / (max(created) - min(created))
+    per_task = len(requests) / len(created)
+    kinds: dict[str, int] = {}
+    for r in requests:
+        key = f"{r.method} {r.path.split('/')[2] if r.path.count('/') > 1 else r.path}"
+        kinds[key] = kinds.get(key, 0) + 1
+    ok = request_rate >= 0.95 * limit and limited == 0 and len(created) == tasks
+    notes = [
+        f"{len(created)}/{tasks} tasks; {len(requests)} requests ({per_task:.2f} per task: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+        + f"); tasks/s {task_rate:.2f}",
+    ]
+    return [Row(f"Notion pacing, {tasks}-task backlog at {limit:g} req/s",
+                "≥ 95 % of limit, 0 × 429",
+                f"{request_rate:.2f} req/s ({request_rate / limit:.0%}), {limited} × 429",
+                ok, notes)]  # fmt: skip
