@@ -64,6 +64,7 @@ def subscribe(
         durable=durable,
         config=consumer_config(runner, durable, settings),
         pull_sub=PullSub(batch_size=settings.pull_batch_size, timeout=1.0),
+        max_workers=settings.consumer_max_workers,
         ack_policy=AckPolicy.MANUAL,
         title=f"{durable} consumer",
     )

@@ -41,6 +41,10 @@ class RuntimeSettings(BaseSettings):
     ack_wait_seconds: float = 60.0
     max_ack_pending: int = 1000
     pull_batch_size: int = 16
+    # Messages one replica handles at once. Fetching goes on while they run, so a message
+    # that arrives during a slow call (Claude takes seconds) starts at once instead of
+    # waiting for the whole previous batch to finish.
+    consumer_max_workers: int = 16
     defer_threshold_seconds: float = 600.0
 
     @property
