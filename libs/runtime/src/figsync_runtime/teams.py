@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -78,12 +79,36 @@ class TeamRepository:
     """Reads and changes teams. Settings changes are TeamSettingsChanged events; secret values
     go only to the encrypted team_secrets table (the event names which secret changed)."""
 
-    def __init__(self, store: PostgresEventStore, box: SecretBox) -> None:
+    def __init__(
+        self, store: PostgresEventStore, box: SecretBox, cache_seconds: float = 2.0
+    ) -> None:
         self.store = store
         self.pool: asyncpg.Pool = store.pool
         self.box = box
+        # Reads are cached briefly (every inbound request and step reads its team); a change
+        # made elsewhere is seen within cache_seconds, one made here at once.
+        self.cache_seconds = cache_seconds
+        self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
+
+    def _cached(self, key: tuple[str, str]) -> tuple[bool, Any]:
+        hit = self._cache.get(key)
+        if hit and time.monotonic() - hit[0] < self.cache_seconds:
+            return True, hit[1]
+        return False, None
+
+    def _forget(self, team: str) -> None:
+        for key in [k for k in self._cache if k[0] == team]:
+            del self._cache[key]
 
     async def get(self, team: str) -> TeamSettings | None:
+        found, value = self._cached((team, ""))
+        if found:
+            return value
+        value = await self._load(team)
+        self._cache[(team, "")] = (time.monotonic(), value)
+        return value
+
+    async def _load(self, team: str) -> TeamSettings | None:
         history = await self.store.read_stream(team_stream_id(check_team_id(team)))
         if not history:
             return None
@@ -121,7 +146,8 @@ class TeamRepository:
         bad_secrets = set(secrets or {}) - SECRET_NAMES
         if bad_secrets:
             raise TeamError(f"team.unknown_secret: {', '.join(sorted(bad_secrets))}")
-        current = await self.get(team) or TeamSettings(team=team)
+        self._forget(team)
+        current = await self._load(team) or TeamSettings(team=team)
         candidate = TeamSettings.model_validate({**current.model_dump(), **changes})
         diff = {
             key: getattr(candidate, key)
@@ -149,6 +175,7 @@ class TeamRepository:
             raise ConcurrentTeamChange(
                 "team.concurrent_change: the team changed meanwhile; try again"
             )
+        self._forget(team)
         return await self.get(team)  # type: ignore[return-value]
 
     async def _store_secret(self, team: str, name: str, value: str) -> None:
@@ -168,6 +195,14 @@ class TeamRepository:
 
     async def get_secret(self, team: str, name: str) -> str | None:
         """A team's secret in clear (registered for log redaction), or None if not set."""
+        found, value = self._cached((team, name))
+        if found:
+            return value
+        value = await self._load_secret(team, name)
+        self._cache[(team, name)] = (time.monotonic(), value)
+        return value
+
+    async def _load_secret(self, team: str, name: str) -> str | None:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
                 "SELECT ciphertext, nonce, key_id FROM team_secrets WHERE team = $1 AND name = $2",
