@@ -22,7 +22,10 @@ def require(module: str, package: str) -> None:
 def rendered() -> dict[str, list[dict]]:
     """Every overlay rendered by kustomize, once per session."""
     if checks.kustomize_command() is None:
-        pytest.skip("neither kubectl nor kustomize is on PATH (CI: apt-get install kubectl)")
+        pytest.skip(
+            "no kustomize >= v4: neither kubectl (with its embedded kustomize) nor kustomize"
+            " is on PATH"
+        )
     return {
         overlay: checks.render(checks.K8S / "overlays" / overlay) for overlay in checks.OVERLAYS
     }

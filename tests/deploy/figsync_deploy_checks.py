@@ -39,9 +39,24 @@ SECRET_NAME = re.compile(r"(TOKEN|KEY|SECRET|PASSWORD|PASSCODE|DATABASE_URL)$")
 
 
 def kustomize_command() -> list[str] | None:
-    """`kubectl kustomize` (kubectl embeds kustomize), else a standalone `kustomize build`."""
+    """`kubectl kustomize` (kubectl embeds kustomize), else a standalone `kustomize build`;
+    None when neither is there or the kustomize is older than v4 (no components)."""
+    import json
+
     if shutil.which("kubectl"):
-        return ["kubectl", "kustomize"]
+        result = subprocess.run(
+            ["kubectl", "version", "--client", "-o", "json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        try:
+            version = json.loads(result.stdout).get("kustomizeVersion", "")
+        except json.JSONDecodeError:
+            version = ""
+        if re.match(r"v([4-9]|\d\d)\.", version):
+            return ["kubectl", "kustomize"]
     if shutil.which("kustomize"):
         return ["kustomize", "build"]
     return None

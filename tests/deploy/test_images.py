@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -53,6 +53,7 @@ class Built:
     venv: Path
     ok: bool
     log: str
+    smoke: dict[str, subprocess.CompletedProcess[str]] = field(default_factory=dict)
 
 
 def build(name: str, target: str, args: dict[str, str], workdir: Path, uv: str) -> Built:
@@ -72,10 +73,10 @@ def build(name: str, target: str, args: dict[str, str], workdir: Path, uv: str) 
         "UV_PYTHON_DOWNLOADS": "never",
     }
     log = []
-    for run in stage.runs:
-        if run.startswith("pip install"):
+    for instruction in stage.runs:
+        if instruction.startswith("pip install"):
             continue  # installs uv itself
-        command = run.replace("/opt/figsync", str(venv))
+        command = instruction.replace("/opt/figsync", str(venv))
         result = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", command],
             cwd=context,
@@ -88,7 +89,18 @@ def build(name: str, target: str, args: dict[str, str], workdir: Path, uv: str) 
         log.append(f"$ {command}\n{result.stdout}{result.stderr}")
         if result.returncode != 0:
             return Built(target, args, venv, False, "\n".join(log))
-    return Built(target, args, venv, True, "\n".join(log))
+    built = Built(target, args, venv, True, "\n".join(log))
+    built.smoke = {" ".join(argv): run(venv, *argv) for argv in SMOKE[target](args)}
+    return built
+
+
+# What each image must be able to start, run in the image's venv right after it is built.
+SMOKE = {
+    "service": lambda args: [("python", "-c", f"import figsync_{args['SERVICE']}.main")],
+    "relay": lambda args: [("python", "-c", "import figsync_runtime.relay_main")],
+    "cli": lambda args: [("figsync", "--help"), ("figsync", "migrate")],
+    "sandbox": lambda args: [("python", "-c", "import figsync_sandbox.cli")],
+}
 
 
 @pytest.fixture(scope="module")
@@ -153,20 +165,15 @@ def test_image_starts_its_command(images, name):
     if image.target == "service":
         service = image.args["SERVICE"]
         assert (bin_dir / "figsync-service").resolve() == (bin_dir / f"figsync-{service}").resolve()
-        result = run(image.venv, "python", "-c", f"import figsync_{service}.main")
-    elif image.target == "relay":
-        result = run(image.venv, "python", "-c", "import figsync_runtime.relay_main")
-    elif image.target == "cli":
-        result = run(image.venv, "figsync", "--help")
-        assert result.returncode == 0, result.stderr
-        assert "migrate" in result.stdout
+    if image.target == "cli":
+        help_ = image.smoke["figsync --help"]
+        assert help_.returncode == 0 and "migrate" in help_.stdout, help_.stderr
         # migrate runs without the dev-only packages: it stops at the missing database URL
-        result = run(image.venv, "figsync", "migrate")
-        assert result.returncode == 2 and "FIGSYNC_DATABASE_URL" in result.stderr, result.stderr
+        migrate = image.smoke["figsync migrate"]
+        assert migrate.returncode == 2 and "FIGSYNC_DATABASE_URL" in migrate.stderr, migrate.stderr
         return
-    else:
-        result = run(image.venv, "python", "-c", "import figsync_sandbox.cli")
-    assert result.returncode == 0, result.stderr
+    for command, result in image.smoke.items():
+        assert result.returncode == 0, f"{command}:\n{result.stderr}"
 
 
 @pytest.mark.parametrize("name", IMAGES)
