@@ -166,3 +166,34 @@ async def _has(store, job, event_type):
         if recorded.type == event_type:
             return recorded
     return None
+
+
+async def test_a_step_slower_than_the_ack_wait_is_not_redelivered_meanwhile(
+    database_url, nats_url, event_store
+):
+    calls = []
+
+    async def slow(ctx: StepContext) -> None:
+        calls.append(ctx.attempt)
+        await asyncio.sleep(4)  # longer than the 2 s ack wait
+        await ctx.emit(RESOLVED)
+
+    async def build(_resources) -> Wiring:
+        return Wiring(steps=[Step("figma", consumes=[EmailReceived], produces=[ThreadResolved],
+                                  handle=slow)])  # fmt: skip
+
+    settings = RuntimeSettings(database_url=database_url, nats_url=nats_url, http_port=free_port(),
+                               ack_wait_seconds=2)  # fmt: skip
+    stop = asyncio.Event()
+    service = asyncio.create_task(serve("figma", settings, build, stop=stop))
+    relay = asyncio.create_task(
+        Relay(database_url, nats_url, settings=RelaySettings(poll_interval_seconds=0.2)).run(stop)
+    )
+    try:
+        await event_store.append("job-slow", [email("job-slow")], expected_version=0)
+        await eventually(lambda: _has(event_store, "job-slow", ThreadResolved.type), timeout=30)
+        await asyncio.sleep(1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(service, relay), 30)
+    assert calls == [1]

@@ -6,6 +6,8 @@ acknowledged by hand after the StepRunner decided: ack, or nak with a delay.
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
@@ -23,6 +25,17 @@ from figsync_runtime.tracing import context_from_headers
 
 log = structlog.get_logger("figsync.consumer")
 tracer = trace.get_tracer("figsync.consumer")
+
+
+async def _keep_alive(msg: NatsMessage, every: float) -> None:
+    """Tell JetStream the message is still being worked on, so a slow step (several paced
+    API calls) is not redelivered to another replica while it runs."""
+    while True:
+        await asyncio.sleep(max(every, 0.5))
+        try:
+            await msg.in_progress()
+        except Exception as error:  # the connection may be reconnecting; the step goes on
+            log.warning("could not extend the ack deadline", error=str(error))
 
 
 def build_broker(nats_url: str, service: str) -> NatsBroker:
@@ -91,7 +104,11 @@ def subscribe(
                 "messaging.nats.delivery_count": attempt,
             },
         ):
-            decision = await runner.process(envelope, attempt)
+            heartbeat = asyncio.create_task(_keep_alive(msg, settings.ack_wait_seconds / 3))
+            try:
+                decision = await runner.process(envelope, attempt)
+            finally:
+                heartbeat.cancel()
         if isinstance(decision, Ack):
             await msg.ack()
         else:
