@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from projector_auth import TeamTokens, authenticator, tokens_for
 from projector_histories import append, comment, email, failed, random_history, resolved, summary
 
 from figsync_contracts import (
@@ -41,11 +42,13 @@ async def api(event_store):
     await Projection(event_store).apply_batch(1000)
     app = create_app(
         Views(event_store.pool), event_store, ChangeFeed(None),
-        clock=lambda: datetime.now(UTC),
+        clock=lambda: datetime.now(UTC), auth=authenticator(event_store.pool),
     )  # fmt: skip
+    tokens = await tokens_for(event_store.pool, "acme", "globex")
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://projector"
-    ) as client:
+        transport=httpx.ASGITransport(app=app), base_url="http://projector",
+        auth=TeamTokens(tokens, default="acme"),
+    ) as client:  # fmt: skip
         yield client
 
 
@@ -165,9 +168,9 @@ async def test_manual_sync_refuses_bad_file_keys(api, body):
     assert refused.json()["error"]["code"] in {"sync.bad_file_key", "request.invalid"}
 
 
-async def read_sse(url: str, count: int, timeout: float = 15) -> list[dict]:
+async def read_sse(url: str, count: int, auth: httpx.Auth, timeout: float = 15) -> list[dict]:
     found = []
-    async with httpx.AsyncClient(timeout=timeout) as client:
+    async with httpx.AsyncClient(timeout=timeout, auth=auth) as client:
         async with client.stream("GET", url) as response:
             assert response.headers["content-type"].startswith("text/event-stream")
             event: dict = {}
@@ -186,12 +189,14 @@ async def read_sse(url: str, count: int, timeout: float = 15) -> list[dict]:
 
 async def test_the_sse_stream_reports_job_changes_live(event_store, spawn):
     await seed(event_store)
+    auth = TeamTokens(await tokens_for(event_store.pool, "acme"), default="acme")
     service = spawn("figsync_projector.main")
     url = f"{service.url}/api/teams/acme/events"
-    while (await asyncio.to_thread(httpx.get, f"{service.url}/api/teams/acme/stats")).status_code != 200:  # fmt: skip
+    stats = f"{service.url}/api/teams/acme/stats"
+    while (await asyncio.to_thread(httpx.get, stats, auth=auth)).status_code != 200:
         await asyncio.sleep(0.1)
     job = "0b4f9e65-2222-4a0c-9d3e-000000000009"
-    reading = asyncio.create_task(read_sse(url, 2))
+    reading = asyncio.create_task(read_sse(url, 2, auth))
     await asyncio.sleep(0.5)
     await append(event_store, job, email(9))
     await asyncio.sleep(0.3)
@@ -201,7 +206,7 @@ async def test_the_sse_stream_reports_job_changes_live(event_store, spawn):
         (job, "received"), (job, "failed"),
     ]  # fmt: skip
     # Resuming from an id replays what came after it.
-    since_first = await read_sse(f"{url}?after={events[0]['id']}", 1)
+    since_first = await read_sse(f"{url}?after={events[0]['id']}", 1, auth)
     assert since_first[0]["data"]["status"] == "failed"
     assert service.stop() == 0
 
@@ -210,8 +215,9 @@ async def test_a_rebuild_while_the_api_serves_gives_no_error_and_no_empty_answer
     event_store, spawn
 ):
     await random_history(event_store, 3, jobs=150)
+    auth = TeamTokens(await tokens_for(event_store.pool, "acme"), default="acme")
     service = spawn("figsync_projector.main")
-    async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=service.url, timeout=10, auth=auth) as client:
         deadline = time.monotonic() + 20
         head = await event_store.last_position()
         checkpoint = "SELECT position FROM projections.checkpoint"

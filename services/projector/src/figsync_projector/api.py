@@ -1,26 +1,30 @@
 """The read API and commands, every route scoped to a team: /api/teams/{team}/...
 
-`team_scope` is the one dependency that admits a request to a team; authentication (issue 10)
-replaces it, and every route follows.
+`team_scope` is the one dependency that admits a request to a team: it authenticates the caller
+(a bearer token, or a trusted proxy's user header) and needs a role in the team; `admin_scope`
+needs the admin role. Another team's routes answer 404 as if the team did not exist.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from figsync_eventstore import EventStore
+from figsync_projector import auth as tokens
+from figsync_projector.admin import NotionCheck, SettingsInvalid, SettingsPatch, check_secrets
+from figsync_projector.auth import Authenticator, AuthError, Principal, same_origin
 from figsync_projector.commands import CommandError, request_retry, request_sync
 from figsync_projector.feed import ChangeFeed
 from figsync_projector.fold import STATUSES
 from figsync_projector.views import Views
-from figsync_runtime.teams import TEAM_ID
+from figsync_runtime.teams import TEAM_ID, TeamError, TeamRepository, TeamSettings
 
 
 class ApiError(Exception):
@@ -146,9 +150,48 @@ class SyncAccepted(BaseModel):
     event_id: str
 
 
+class NotionCheckRequest(BaseModel):
+    database_id: str | None = None
+    field_mapping: dict[str, str] | None = None
+
+
+class NotionCheckReport(BaseModel):
+    ok: bool
+    errors: int
+    lines: list[str]
+
+
+class SecretsSet(BaseModel):
+    secrets_set: list[str]
+
+
+class TokenRequest(BaseModel):
+    role: tokens.Role = "member"
+    name: str = Field(default="", max_length=100)
+
+
+class TokenCreated(BaseModel):
+    token: str = Field(description="shown once; only its hash is kept")
+    token_id: str
+    team: str
+    role: str
+
+
+class TokenInfo(BaseModel):
+    token_id: str
+    role: str
+    name: str
+    created_by: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
 ERRORS = {
-    404: {"model": ErrorResponse, "description": "unknown team or job"},
+    401: {"model": ErrorResponse, "description": "no, unknown or revoked token"},
+    404: {"model": ErrorResponse, "description": "unknown team (or not yours) or job"},
 }
+ADMIN = {403: {"model": ErrorResponse, "description": "needs the admin role"}}
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Clock = Callable[[], datetime]
 
 
@@ -159,9 +202,12 @@ def create_app(
     *,
     clock: Clock = lambda: datetime.now(UTC),
     keepalive_seconds: float = 15.0,
-    actor: Callable[[Request], Awaitable[str]] | None = None,
+    auth: Authenticator,
+    teams: TeamRepository | None = None,
+    notion_check: NotionCheck | None = None,
 ) -> FastAPI:
-    """The projector's HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
+    """The projector's HTTP API (OpenAPI at /openapi.json, docs at /docs). Every route needs
+    a principal from `auth` with a role in the team; settings routes need `teams`."""
     app = FastAPI(
         title="figsync projector",
         summary="Jobs, metrics and commands of figsync teams",
@@ -180,6 +226,15 @@ def create_app(
             {"error": {"code": error.code, "message": error.message}}, status_code=error.status
         )
 
+    @app.exception_handler(AuthError)
+    async def _auth_error(_: Request, error: AuthError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        return JSONResponse(
+            {"error": {"code": error.code, "message": error.message}},
+            status_code=error.status,
+            headers=headers,
+        )
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         problems = "; ".join(
@@ -189,16 +244,35 @@ def create_app(
             {"error": {"code": "request.invalid", "message": problems}}, status_code=422
         )
 
-    async def team_scope(team: str) -> str:
-        if not TEAM_ID.match(team) or not await views.team_exists(team):
-            raise ApiError(404, "team.not_found", f"no team {team!r}")
+    async def team_scope(team: str, request: Request) -> str:
+        principal = await auth.api_principal(request)
+        if principal.ambient and request.method not in SAFE_METHODS and not same_origin(request):
+            raise AuthError(403, "auth.cross_site", "a command from another site was refused")
+        if not TEAM_ID.match(team) or principal.role(team) is None:
+            raise ApiError(404, "team.not_found", f"no team {team!r} (or not one of yours)")
+        request.state.principal = principal
         return team
 
     Team = Annotated[str, Depends(team_scope)]
+
+    async def admin_scope(team: Team, request: Request) -> str:
+        if request.state.principal.role(team) != "admin":
+            raise AuthError(
+                403, "auth.admin_required", f"only an admin of team {team!r} may do this"
+            )
+        return team
+
+    TeamAdmin = Annotated[str, Depends(admin_scope)]
     router = APIRouter(prefix="/api/teams/{team}", responses=ERRORS)
 
     async def who(request: Request) -> str:
-        return await actor(request) if actor else "api"
+        principal: Principal = request.state.principal
+        return principal.actor
+
+    def repository() -> TeamRepository:
+        if teams is None:
+            raise ApiError(503, "settings.unavailable", "this server has no team repository")
+        return teams
 
     @router.get("/stats", response_model=Stats)
     async def stats(team: Team) -> dict[str, Any]:
@@ -294,8 +368,71 @@ def create_app(
         return {"sync_id": done.sync_id, "stream_id": done.stream_id,
                 "file_key": done.file_key, "event_id": done.event_id}  # fmt: skip
 
+    @router.get("/settings", response_model=TeamSettings)
+    async def get_settings(team: Team) -> TeamSettings:
+        """The team's settings; secrets only by name (`secrets_set`), never their values."""
+        found = await repository().get(team)
+        return found or TeamSettings(team=team)
+
+    @router.patch("/settings", response_model=TeamSettings, responses=ADMIN)
+    async def patch_settings(team: TeamAdmin, body: SettingsPatch, request: Request) -> Any:
+        """Change some settings (admins); each change is a TeamSettingsChanged event."""
+        return await change_settings(repository(), team, body.changes(), {}, await who(request))
+
+    @router.put("/secrets", response_model=SecretsSet, responses=ADMIN)
+    async def put_secrets(team: TeamAdmin, body: dict[str, str], request: Request) -> Any:
+        """Set secrets (admins): write-only, the answer names which are set."""
+        try:
+            values = check_secrets(body)
+        except SettingsInvalid as error:
+            raise ApiError(422, "secrets.invalid", error.problems) from error
+        done = await change_settings(repository(), team, {}, values, await who(request))
+        return {"secrets_set": done.secrets_set}
+
+    @router.post("/settings/notion-check", response_model=NotionCheckReport, responses=ADMIN)
+    async def notion_check_route(team: TeamAdmin, body: NotionCheckRequest) -> Any:
+        """Check the Notion database and field mapping (given, or the saved ones) live."""
+        if notion_check is None:
+            raise ApiError(503, "notion.check_unavailable", "the notion check is not configured")
+        return await notion_check.run(team, body.database_id, body.field_mapping)
+
+    @router.get("/tokens", response_model=list[TokenInfo], responses=ADMIN)
+    async def list_tokens(team: TeamAdmin) -> Any:
+        """The team's API tokens (their public ids; the tokens themselves are not kept)."""
+        return await tokens.list_tokens(auth.pool, team)
+
+    @router.post("/tokens", status_code=201, response_model=TokenCreated, responses=ADMIN)
+    async def create_token(team: TeamAdmin, body: TokenRequest, request: Request) -> Any:
+        """A new API token for the team; the answer is the only time it is shown."""
+        issued = await tokens.issue_token(
+            auth.pool, team, body.role, name=body.name, created_by=await who(request)
+        )
+        return issued.__dict__
+
+    @router.delete("/tokens/{token_id}", status_code=204, responses=ADMIN)
+    async def revoke_token(team: TeamAdmin, token_id: str) -> Response:
+        """Revoke a token of the team (its dashboard sessions end too)."""
+        if not await tokens.revoke_token(auth.pool, team, token_id):
+            raise ApiError(404, "token.not_found", f"no active token {token_id!r} in {team!r}")
+        return Response(status_code=204)
+
     app.include_router(router)
     return app
+
+
+async def change_settings(
+    teams: TeamRepository,
+    team: str,
+    changes: dict[str, Any],
+    secrets: dict[str, str],
+    changed_by: str,
+) -> TeamSettings:
+    try:
+        return await teams.change(team, changes, secrets=secrets, changed_by=changed_by)
+    except TeamError as error:
+        code, _, message = str(error).partition(": ")
+        status = 409 if code == "team.concurrent_change" else 422
+        raise ApiError(status, code, message or str(error)) from error
 
 
 async def _job_changes(

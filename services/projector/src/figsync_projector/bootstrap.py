@@ -1,15 +1,23 @@
-"""Composition root of the projector service: the live projection, its change feed, the API."""
+"""Composition root of the projector service: the live projection, its change feed, the API
+and the dashboard."""
 
+import hashlib
+
+from figsync_projector.admin import NotionCheck
 from figsync_projector.api import create_app
+from figsync_projector.auth import Authenticator
 from figsync_projector.feed import ChangeFeed
 from figsync_projector.projection import Projection, Projector
 from figsync_projector.settings import ProjectorSettings
 from figsync_projector.views import Views
+from figsync_projector.web import Dashboard, mount_dashboard
 from figsync_runtime import Resources, Wiring
+from figsync_runtime.secrets import DEVELOPMENT_KEY
 
 
 async def build(resources: Resources) -> Wiring:
-    """Wire the projector: a background projector (one leader among replicas) and the API."""
+    """Wire the projector: a background projector (one leader among replicas), the API and
+    the dashboard."""
     settings = resources.settings
     if not isinstance(settings, ProjectorSettings):
         settings = ProjectorSettings.model_validate(settings.model_dump())
@@ -22,10 +30,40 @@ async def build(resources: Resources) -> Wiring:
         standby_interval_seconds=settings.projector_standby_interval_seconds,
     )
     feed = ChangeFeed(database_url)
+    secret_key = settings.secret_key.get_secret_value() if settings.secret_key else DEVELOPMENT_KEY
+    auth = Authenticator(
+        resources.pool,
+        csrf_key=hashlib.sha256(f"figsync-csrf:{secret_key}".encode()).digest(),
+        proxy_user_header=settings.auth_proxy_user_header,
+        session_hours=settings.session_hours,
+    )
+    views = Views(resources.pool)
+    notion_check = NotionCheck(settings.notion_check_url, secret_key)
     app = create_app(
-        Views(resources.pool),
+        views,
         resources.store,
         feed,
         keepalive_seconds=settings.sse_keepalive_seconds,
+        auth=auth,
+        teams=resources.teams,
+        notion_check=notion_check,
+    )
+    mount_dashboard(
+        app,
+        Dashboard(
+            views=views,
+            store=resources.store,
+            feed=feed,
+            auth=auth,
+            teams=resources.teams,
+            notion_check=notion_check,
+            public_ingest_url=settings.public_ingest_url,
+            cookie_secure=(
+                settings.cookie_secure
+                if settings.cookie_secure is not None
+                else not settings.is_development
+            ),
+            keepalive_seconds=settings.sse_keepalive_seconds,
+        ),
     )
     return Wiring(app=app, tasks=[projector.run, feed.run])

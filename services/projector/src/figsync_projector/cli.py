@@ -1,4 +1,4 @@
-"""Recovery commands of the `figsync` CLI: projections rebuild, replay, jobs retry."""
+"""Commands of the `figsync` CLI: projections rebuild, replay, jobs retry, teams."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    """Add `projections`, `replay` and `jobs` to the figsync CLI."""
+    """Add `projections`, `replay`, `jobs` and `teams` to the figsync CLI."""
     projections = commands.add_parser("projections", help="the projector's views")
     actions = projections.add_subparsers(dest="action", required=True)
     rebuild = actions.add_parser(
@@ -39,6 +39,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     retry.add_argument("job", help="the job id")
     retry.add_argument("--by", default="cli", help="who asks (recorded in the event)")
     retry.set_defaults(func=_retry)
+
+    teams = commands.add_parser("teams", help="teams and their API tokens")
+    team_actions = teams.add_subparsers(dest="action", required=True)
+    create = team_actions.add_parser(
+        "create", help="create a team and print its first admin token (shown once)"
+    )
+    create.add_argument("name", help="the team id: lowercase letters, digits, dashes")
+    create.add_argument("--display-name", default="", help="a human name (default: the id)")
+    create.set_defaults(func=_team_create)
+    token = team_actions.add_parser(
+        "token", help="print a new API token for an existing team (shown once)"
+    )
+    token.add_argument("team")
+    token.add_argument("--role", choices=["member", "admin"], default="member")
+    token.add_argument("--name", default="", help="who or what uses it")
+    token.set_defaults(func=_team_token)
+    team_actions.add_parser("list", help="list teams").set_defaults(func=_team_list)
 
 
 def _settings():
@@ -140,6 +157,72 @@ def _retry(args: argparse.Namespace) -> int:
             return 1
         print(f"retry requested: job {done.job_id} (team {done.team}) from step {done.step} "
               f"(event {done.event_id})")  # fmt: skip
+        return 0
+
+    return _with_store(work)
+
+
+def _repository(store, settings):
+    from figsync_runtime.service import secret_box
+    from figsync_runtime.teams import TeamRepository
+
+    return TeamRepository(store, secret_box(settings))
+
+
+def _team_create(args: argparse.Namespace) -> int:
+    from figsync_projector.auth import issue_token
+    from figsync_runtime.teams import TeamError, check_team_id
+
+    async def work(store, settings) -> int:
+        try:
+            team = check_team_id(args.name)
+        except TeamError as error:
+            print(error, file=sys.stderr)
+            return 2
+        teams = _repository(store, settings)
+        if await teams.get(team) is not None:
+            print(f"team.exists: team {team!r} exists; `figsync teams token {team} --role admin` "
+                  "makes another token", file=sys.stderr)  # fmt: skip
+            return 1
+        await teams.change(team, {"name": args.display_name or team}, changed_by="cli")
+        issued = await issue_token(store.pool, team, "admin", name="bootstrap", created_by="cli")
+        print(f"team {team} created. Its admin token (shown once, keep it safe):", file=sys.stderr)
+        print(issued.token)
+        return 0
+
+    return _with_store(work)
+
+
+def _team_token(args: argparse.Namespace) -> int:
+    from figsync_projector.auth import issue_token
+    from figsync_runtime.teams import TeamError
+
+    async def work(store, settings) -> int:
+        try:
+            exists = await _repository(store, settings).get(args.team) is not None
+        except TeamError as error:
+            print(error, file=sys.stderr)
+            return 2
+        if not exists:
+            print(
+                f"team.not_found: no team {args.team!r} (`figsync teams create`)", file=sys.stderr
+            )
+            return 1
+        issued = await issue_token(
+            store.pool, args.team, args.role, name=args.name, created_by="cli"
+        )
+        print(f"{args.role} token {issued.token_id} for team {args.team} (shown once):",
+              file=sys.stderr)  # fmt: skip
+        print(issued.token)
+        return 0
+
+    return _with_store(work)
+
+
+def _team_list(_: argparse.Namespace) -> int:
+    async def work(store, settings) -> int:
+        for team in await _repository(store, settings).teams():
+            print(team)
         return 0
 
     return _with_store(work)

@@ -112,7 +112,7 @@ def parser() -> argparse.ArgumentParser:
     )
     from figsync_projector.cli import register as register_projector
 
-    register_projector(commands)  # projections rebuild, replay, jobs retry
+    register_projector(commands)  # projections rebuild, replay, jobs retry, teams
     return root
 
 

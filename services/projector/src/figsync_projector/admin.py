@@ -1,0 +1,286 @@
+"""Team administration: validated settings changes, write-only secrets, the live Notion check,
+and what the Inbound setup page shows."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from decimal import Decimal
+from typing import Annotated, Any
+
+import asyncpg
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from figsync_runtime.teams import DEFAULT_TEAM, SECRET_NAMES
+
+_FIGMA_URL = re.compile(r"figma\.com/(?:file|design|board|proto|slides)/([A-Za-z0-9_-]+)")
+_FILE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_NOTION_ID = re.compile(r"([0-9a-fA-F]{32})(?:[?#].*)?$")
+_EMAIL = re.compile(r"^[^@\s<>\"]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,63}$")
+_MODEL = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+# The notifier's rules for confirmation templates (figsync_notifier.templates), re-checked
+# here so a bad template is refused when saved rather than ignored when a reply is posted.
+PLACEHOLDERS = ("title", "url", "file_name", "file_url")
+MAX_TEMPLATE_CHARS = 1000
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+
+Text = Annotated[str, Field(max_length=200)]
+
+
+def template_problems(template: str) -> list[str]:
+    problems = []
+    if not template.strip():
+        problems.append("the template is empty")
+    if len(template) > MAX_TEMPLATE_CHARS:
+        problems.append(f"the template is longer than {MAX_TEMPLATE_CHARS} characters")
+    unknown = sorted(
+        {m.group(1) for m in _PLACEHOLDER.finditer(template) if m.group(1) is not None}
+        - set(PLACEHOLDERS)
+    )
+    if unknown:
+        allowed = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+        problems.append(
+            f"unknown placeholders {', '.join('{' + u + '}' for u in unknown)} (use {allowed})"
+        )
+    if "{url}" not in template:
+        problems.append("the template has no {url}; the reply must link the task")
+    return problems
+
+
+def file_key_of(value: str) -> str:
+    """A Figma file key from a key or a file URL."""
+    value = value.strip()
+    found = _FIGMA_URL.search(value)
+    key = found.group(1) if found else value
+    if not _FILE_KEY.match(key):
+        raise ValueError(f"{value[:80]!r} is neither a Figma file key nor a Figma file URL")
+    return key
+
+
+def notion_id_of(value: str) -> str:
+    """A Notion database id (dashed) from an id, with or without dashes, or a database URL."""
+    compact = value.strip().replace("-", "")
+    found = _NOTION_ID.search(compact)
+    if not found:
+        raise ValueError(
+            f"{value[:80]!r} is not a Notion database id or URL (32 hex digits; copy the "
+            "database's link in Notion)"
+        )
+    h = found.group(1).lower()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class SettingsPatch(BaseModel):
+    """The settings an admin may change; omitted fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(max_length=100)] | None = None
+    tracked_mentions: Annotated[list[Text], Field(max_length=50)] | None = None
+    figma_files: Annotated[list[Text], Field(max_length=200)] | None = None
+    notion_database_id: Text | None = None
+    notion_field_mapping: Annotated[dict[Text, Text], Field(max_length=50)] | None = None
+    ai_enabled: bool | None = None
+    ai_model: Text | None = None
+    ai_monthly_budget_usd: Annotated[Decimal, Field(ge=0, le=1_000_000)] | None = None
+    confirmations_enabled: bool | None = None
+    confirmation_template: Annotated[str, Field(max_length=MAX_TEMPLATE_CHARS)] | None = None
+    recipient_addresses: Annotated[list[Text], Field(max_length=50)] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and _CONTROL.search(value):
+            raise ValueError("the name has control characters")
+        return value.strip() if value is not None else None
+
+    @field_validator("tracked_mentions")
+    @classmethod
+    def _mentions(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        out: list[str] = []
+        for mention in (m.strip() for m in value):
+            if not mention:
+                continue
+            if _CONTROL.search(mention) or len(mention) > 100:
+                raise ValueError(f"{mention[:40]!r} is not a mention (at most 100 characters)")
+            if mention not in out:
+                out.append(mention)
+        return out
+
+    @field_validator("figma_files")
+    @classmethod
+    def _files(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        keys = [file_key_of(v) for v in value if v.strip()]
+        return list(dict.fromkeys(keys))
+
+    @field_validator("notion_database_id")
+    @classmethod
+    def _database(cls, value: str | None) -> str | None:
+        return notion_id_of(value) if value and value.strip() else None
+
+    @field_validator("notion_field_mapping")
+    @classmethod
+    def _mapping(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return None
+        for prop, task_field in value.items():
+            if not prop.strip() or _CONTROL.search(prop + task_field):
+                raise ValueError(f"bad mapping entry {prop[:40]!r} → {task_field[:40]!r}")
+        return {k.strip(): v.strip() for k, v in value.items()}
+
+    @field_validator("ai_model")
+    @classmethod
+    def _model(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not _MODEL.match(value.strip()):
+            raise ValueError(f"{value[:40]!r} is not a model name (e.g. claude-sonnet-4-5)")
+        return value.strip()
+
+    @field_validator("confirmation_template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        problems = template_problems(value)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    @field_validator("recipient_addresses")
+    @classmethod
+    def _addresses(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        out = [a.strip().lower() for a in value if a.strip()]
+        for address in out:
+            if not _EMAIL.match(address):
+                raise ValueError(f"{address[:80]!r} is not an email address")
+        return list(dict.fromkeys(out))
+
+    def changes(self) -> dict[str, Any]:
+        """Only the fields that were sent (explicit nulls clear a setting)."""
+        return {k: getattr(self, k) for k in self.model_fields_set}
+
+
+class SettingsInvalid(Exception):
+    def __init__(self, problems: str) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+
+def parse_patch(data: Any) -> SettingsPatch:
+    try:
+        return SettingsPatch.model_validate(data)
+    except ValidationError as error:
+        raise SettingsInvalid(_problems(error)) from error
+
+
+def _problems(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg'].removeprefix('Value error, ')}"
+        for e in error.errors()
+    )
+
+
+def check_secrets(data: Any) -> dict[str, str]:
+    """Secret updates: known names, non-empty values without control characters."""
+    if not isinstance(data, dict) or not data:
+        raise SettingsInvalid("body: an object of secret name → value")
+    problems = []
+    for name, value in data.items():
+        if name not in SECRET_NAMES:
+            problems.append(f"{name}: unknown secret (one of {', '.join(sorted(SECRET_NAMES))})")
+        elif not isinstance(value, str) or not value.strip() or len(value) > 4096:
+            problems.append(f"{name}: a non-empty string of at most 4096 characters")
+        elif _CONTROL.search(value):
+            problems.append(f"{name}: has control characters")
+        elif name == "slack_webhook_url" and not value.startswith("https://"):
+            problems.append(f"{name}: an https:// URL (Slack's incoming webhook URL)")
+    if problems:
+        raise SettingsInvalid("; ".join(problems))
+    return {name: value.strip() for name, value in data.items()}
+
+
+# --- the Notion check, run by the notion service ------------------------------------------------
+
+
+def internal_token(secret_key: str, purpose: str) -> str:
+    """What one figsync service shows another on an internal route: an HMAC of the purpose
+    with the shared FIGSYNC_SECRET_KEY (the notion service computes the same)."""
+    return hmac.new(secret_key.encode(), f"internal:{purpose}".encode(), hashlib.sha256).hexdigest()
+
+
+class NotionCheck:
+    """Calls the notion service's read-only check of a team's database and field mapping."""
+
+    def __init__(self, url: str | None, secret_key: str, timeout: float = 20.0) -> None:
+        self.url = url.rstrip("/") if url else None
+        self.token = internal_token(secret_key, "notion-check")
+        self.timeout = timeout
+
+    async def run(
+        self, team: str, database_id: str | None, field_mapping: dict[str, str] | None
+    ) -> dict[str, Any]:
+        if not self.url:
+            return _unavailable("set FIGSYNC_NOTION_CHECK_URL to the notion service's address")
+        body = {"team": team, "database_id": database_id, "field_mapping": field_mapping}
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout) as client:
+                response = await client.post(
+                    f"{self.url}/internal/notion/check",
+                    json=body,
+                    headers={"X-Figsync-Internal": self.token},
+                )
+        except httpx.HTTPError as error:
+            return _unavailable(f"the notion service did not answer ({type(error).__name__})")
+        if response.status_code != 200:
+            return _unavailable(f"the notion service answered {response.status_code}")
+        found = response.json()
+        return {
+            "ok": bool(found.get("ok")),
+            "errors": int(found.get("errors", 0)),
+            "lines": [str(line) for line in found.get("lines", [])][:100],
+        }
+
+
+def _unavailable(why: str) -> dict[str, Any]:
+    return {"ok": False, "errors": 1, "lines": [f"  error  notion.check_unavailable: {why}"]}
+
+
+# --- Inbound setup -------------------------------------------------------------------------------
+
+PROVIDERS = [
+    ("email", "/email", "Standard Webhooks-signed JSON (email_webhook_secret)"),
+    ("email_mime", "/email/mime", "a raw RFC 822 message, signed (email_webhook_secret)"),
+    ("mailgun", "/mailgun", 'a Mailgun route: forward("…") (mailgun_signing_key)'),
+    ("sendgrid", "/sendgrid", "SendGrid Inbound Parse, Basic auth (sendgrid_password)"),
+    ("postmark", "/postmark", "Postmark inbound webhook, Basic auth (postmark_password)"),
+    ("figma", "/figma", "Figma webhooks V2, FILE_COMMENT (figma_webhook_passcode)"),
+]
+
+
+def inbound_urls(public_ingest_url: str, team: str) -> list[dict[str, str]]:
+    base = public_ingest_url.rstrip("/")
+    prefix = "/v1/inbound" if team == DEFAULT_TEAM else f"/v1/teams/{team}/inbound"
+    return [
+        {"provider": name, "url": f"{base}{prefix}{path}", "what": what}
+        for name, path, what in PROVIDERS
+    ]
+
+
+async def latest_verification(pool: asyncpg.Pool, team: str) -> dict[str, Any] | None:
+    row = await pool.fetchrow(
+        """SELECT provider, code, requested_by, confirmation_url, received_at
+           FROM forwarding_verifications WHERE team = $1 ORDER BY received_at DESC LIMIT 1""",
+        team,
+    )
+    return dict(row) if row else None
