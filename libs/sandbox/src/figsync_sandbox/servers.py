@@ -148,9 +148,11 @@ class Sandbox:
             "FIGSYNC_FIGMA_API_URL": self.figma_url,
             "FIGSYNC_NOTION_API_URL": self.notion_url,
             "FIGSYNC_ANTHROPIC_API_URL": self.anthropic_url,
-            "FIGSYNC_FIGMA_TOKEN": self.figma_token,
-            "FIGSYNC_NOTION_TOKEN": self.notion_token,
-            "FIGSYNC_ANTHROPIC_API_KEY": self.anthropic_key,
+            # The names the default team is created from (figsync_runtime.teams).
+            "FIGMA_API_TOKEN": self.figma_token,
+            "NOTION_API_KEY": self.notion_token,
+            "ANTHROPIC_API_KEY": self.anthropic_key,
+            "NOTION_DATABASE_ID": notion.TASKS_DATABASE_ID,
         }
 
     def reset(self, seed: int | None = None) -> None:
