@@ -338,6 +338,17 @@ def mount_dashboard(app: FastAPI, dash: Dashboard) -> None:
 
     # --- settings ------------------------------------------------------------------------------
 
+    def refused_form(
+        request: Request, page: Page, status: int, code: str, message: str
+    ) -> HTMLResponse | None:
+        """For htmx: only the error, into the page's flash slot, so what was typed stays."""
+        if not request.headers.get("hx-request"):
+            return None
+        response = render(request, "_flash.html", status, page=page, kind="error", code=code,
+                          message=message)  # fmt: skip
+        response.headers.update({"HX-Retarget": "#form-flash", "HX-Reswap": "innerHTML"})
+        return response
+
     async def settings_page(
         request: Request, page: Page, status: int = 200, **extra: Any
     ) -> HTMLResponse:
@@ -360,8 +371,11 @@ def mount_dashboard(app: FastAPI, dash: Dashboard) -> None:
             await dash.teams.change(page.team, patch.changes(), changed_by=page.principal.actor)
         except (SettingsInvalid, TeamError) as error:
             message = error.problems if isinstance(error, SettingsInvalid) else str(error)
-            return await settings_page(request, page, 422, flash=("error", "settings.invalid",
-                                                                  message))  # fmt: skip
+            return refused_form(request, page, 422, "settings.invalid", message) or (
+                await settings_page(
+                    request, page, 422, flash=("error", "settings.invalid", message)
+                )  # fmt: skip
+            )
         return await settings_page(request, page, flash=("ok", "settings.saved", "Saved."))
 
     @router.post("/t/{team}/secrets")
@@ -382,8 +396,11 @@ def mount_dashboard(app: FastAPI, dash: Dashboard) -> None:
                                     changed_by=page.principal.actor)  # fmt: skip
         except (SettingsInvalid, TeamError) as error:
             message = error.problems if isinstance(error, SettingsInvalid) else str(error)
-            return await settings_page(request, page, 422, flash=("error", "secrets.invalid",
-                                                                  message))  # fmt: skip
+            return refused_form(request, page, 422, "secrets.invalid", message) or (
+                await settings_page(
+                    request, page, 422, flash=("error", "secrets.invalid", message)
+                )  # fmt: skip
+            )
         names = ", ".join(SECRET_LABELS[n] for n in sorted(values))
         return await settings_page(request, page, flash=("ok", "secrets.saved",
                                                          f"Saved: {names}."))  # fmt: skip

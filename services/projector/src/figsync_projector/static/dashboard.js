@@ -26,8 +26,14 @@
     } else {
       var empty = document.querySelector("#jobs .empty");
       if (empty) empty.remove();
+      var total = document.querySelector("#jobs [data-total]");
+      if (total) total.textContent = String(Number(total.textContent) + 1);
     }
   });
+
+  // The live indicator: whether the page's event stream is connected.
+  document.addEventListener("htmx:sseOpen", function () { document.body.dataset.live = "open"; });
+  document.addEventListener("htmx:sseError", function () { document.body.dataset.live = "lost"; });
 
   // A revoked or expired session ends the stream: go sign in again.
   document.addEventListener("htmx:sseMessage", function (event) {
