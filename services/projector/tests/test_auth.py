@@ -2,6 +2,7 @@
 (members read, admins change), teams isolated, CSRF and same-site checks on form posts."""
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from projector_auth import authenticator
 from projector_histories import append, email, failed
 
 from figsync_contracts import TeamSettingsChanged
+from figsync_projector.admin import NotionCheck, internal_token
 from figsync_projector.api import create_app
 from figsync_projector.auth import issue_token
 from figsync_projector.feed import ChangeFeed
@@ -37,13 +39,13 @@ class World:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
 
 
-def build(store, teams, **auth_options):
+def build(store, teams, notion_check=None, **auth_options):
     auth = authenticator(store.pool, **auth_options)
     feed = ChangeFeed(None)
     app = create_app(Views(store.pool), store, feed, auth=auth, teams=teams,
-                     clock=lambda: datetime.now(UTC))  # fmt: skip
+                     notion_check=notion_check, clock=lambda: datetime.now(UTC))  # fmt: skip
     mount_dashboard(app, Dashboard(Views(store.pool), store, feed, auth, teams,
-                                   cookie_secure=False))  # fmt: skip
+                                   notion_check=notion_check, cookie_secure=False))  # fmt: skip
     return app
 
 
@@ -319,3 +321,57 @@ async def test_figsync_teams_create_prints_a_working_admin_token_once(world, dat
         subprocess.run, command, env=env, capture_output=True, text=True
     )
     assert again.returncode == 1 and "team.exists" in again.stderr and again.stdout == ""
+
+
+async def test_the_notion_check_runs_on_the_notion_service_with_the_proposed_values(world):
+    asked = []
+
+    def notion_service(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        if request.headers.get("x-figsync-internal") != internal_token(
+            DEVELOPMENT_KEY, "notion-check"
+        ):
+            return httpx.Response(403)
+        return httpx.Response(
+            200,
+            json={
+                "ok": False,
+                "errors": 1,
+                "lines": [
+                    '  error  notion.property_missing: the database "Tasks" has no property "Due"'
+                ],
+            },
+        )
+
+    check = NotionCheck("http://notion:8013", DEVELOPMENT_KEY,
+                        transport=httpx.MockTransport(notion_service))  # fmt: skip
+    app = build(world.store, world.teams, notion_check=check)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://projector.test"
+    ) as client:
+        admin = world.as_("acme-admin")
+        api = await client.post(
+            "/api/teams/acme/settings/notion-check",
+            json={"database_id": "0123456789abcdef0123456789abcdef",
+                  "field_mapping": {"Due": "due"}}, headers=admin,
+        )  # fmt: skip
+        assert api.status_code == 200 and api.json()["ok"] is False
+        assert json.loads(asked[-1].content) == {
+            "team": "acme", "database_id": "0123456789abcdef0123456789abcdef",
+            "field_mapping": {"Due": "due"},
+        }  # fmt: skip
+        await sign_in(client, world.tokens["acme-admin"])
+        settings = await client.get("/t/acme/settings")
+        csrf = settings.text.split('name="csrf" value="')[1].split('"')[0]
+        page = await client.post(
+            "/t/acme/settings/notion-check",
+            data={"csrf": csrf, "notion_database_id": "https://www.notion.so/Tasks-"
+                  "0123456789abcdef0123456789abcdef", "notion_field_mapping": "Due = due"},
+        )  # fmt: skip
+        assert page.status_code == 200 and "has no property" in page.text
+        assert json.loads(asked[-1].content)["database_id"] == (
+            "01234567-89ab-cdef-0123-456789abcdef"
+        )
+    down = NotionCheck("http://127.0.0.1:9", DEVELOPMENT_KEY, timeout=2)
+    report = await down.run("acme", None, None)
+    assert report["ok"] is False and "notion.check_unavailable" in report["lines"][0]

@@ -7,10 +7,12 @@ import functools
 from figsync_clients.resilience import CircuitBreakers
 from figsync_contracts import SummaryGenerated, TaskCreated
 from figsync_notion.adapters.notion_api import NotionApi
+from figsync_notion.check_http import check_app
 from figsync_notion.handlers import NotionTasks, create_task
 from figsync_notion.schema import Schemas
 from figsync_notion.settings import NotionSettings
 from figsync_runtime import Resources, Step, Wiring
+from figsync_runtime.secrets import DEVELOPMENT_KEY
 from figsync_runtime.teams import TeamRepository, ensure_default_team
 
 
@@ -51,10 +53,17 @@ def task_step(deps: NotionTasks) -> Step:
 
 
 async def build(resources: Resources) -> Wiring:
-    """Wire the notion step: SummaryGenerated → the task page → TaskCreated."""
+    """Wire the notion step: SummaryGenerated → the task page → TaskCreated; and the check
+    of a database and mapping that the dashboard runs over HTTP."""
     settings = resources.settings
     assert isinstance(settings, NotionSettings)
     await ensure_default_team(resources.teams)
     api = notion_api(settings)
     step = task_step(notion_tasks(settings, api, resources.teams))
-    return Wiring(steps=[step], on_stop=[api.aclose])
+    secret_key = settings.secret_key.get_secret_value() if settings.secret_key else DEVELOPMENT_KEY
+    app = check_app(
+        resources.teams, api, secret_key,
+        sync_property=settings.notion_sync_property,
+        add_sync_property=settings.notion_add_sync_property,
+    )  # fmt: skip
+    return Wiring(steps=[step], app=app, on_stop=[api.aclose])

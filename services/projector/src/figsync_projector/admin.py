@@ -222,10 +222,17 @@ def internal_token(secret_key: str, purpose: str) -> str:
 class NotionCheck:
     """Calls the notion service's read-only check of a team's database and field mapping."""
 
-    def __init__(self, url: str | None, secret_key: str, timeout: float = 20.0) -> None:
+    def __init__(
+        self,
+        url: str | None,
+        secret_key: str,
+        timeout: float = 20.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.url = url.rstrip("/") if url else None
         self.token = internal_token(secret_key, "notion-check")
         self.timeout = timeout
+        self.transport = transport
 
     async def run(
         self, team: str, database_id: str | None, field_mapping: dict[str, str] | None
@@ -234,7 +241,7 @@ class NotionCheck:
             return _unavailable("set FIGSYNC_NOTION_CHECK_URL to the notion service's address")
         body = {"team": team, "database_id": database_id, "field_mapping": field_mapping}
         try:
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
+            async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
                 response = await client.post(
                     f"{self.url}/internal/notion/check",
                     json=body,
@@ -244,7 +251,10 @@ class NotionCheck:
             return _unavailable(f"the notion service did not answer ({type(error).__name__})")
         if response.status_code != 200:
             return _unavailable(f"the notion service answered {response.status_code}")
-        found = response.json()
+        try:
+            found = response.json()
+        except ValueError:
+            return _unavailable("the notion service answered something else than JSON")
         return {
             "ok": bool(found.get("ok")),
             "errors": int(found.get("errors", 0)),

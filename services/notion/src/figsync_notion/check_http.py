@@ -1,0 +1,91 @@
+"""The Notion check over HTTP, for the dashboard's Settings page (the projector calls it).
+
+POST /internal/notion/check {"team", "database_id"?, "field_mapping"?}: the same read-only check
+as `figsync notion check`, optionally with a database and mapping not saved yet. Only figsync
+services may call it: they show an HMAC of the purpose with the shared FIGSYNC_SECRET_KEY.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from figsync_notion.handlers import Teams
+from figsync_notion.ports import NotionPages
+from figsync_runtime.teams import TEAM_ID, TeamSettings
+
+PURPOSE = "notion-check"
+
+
+def internal_token(secret_key: str, purpose: str = PURPOSE) -> str:
+    return hmac.new(secret_key.encode(), f"internal:{purpose}".encode(), hashlib.sha256).hexdigest()
+
+
+class _Draft:
+    """The team as saved, with a proposed database and mapping in place of the saved ones."""
+
+    def __init__(self, teams: Teams, database_id: str | None, mapping: dict[str, str] | None):
+        self.teams, self.database_id, self.mapping = teams, database_id, mapping
+
+    async def get(self, team: str) -> TeamSettings | None:
+        found = await self.teams.get(team)
+        if found is None:
+            return None
+        changes: dict[str, Any] = {}
+        if self.database_id:
+            changes["notion_database_id"] = self.database_id
+        if self.mapping is not None:
+            changes["notion_field_mapping"] = self.mapping
+        return found.model_copy(update=changes)
+
+    async def get_secret(self, team: str, name: str) -> str | None:
+        return await self.teams.get_secret(team, name)
+
+
+def check_app(
+    teams: Teams, api: NotionPages, secret_key: str, *, sync_property: str, add_sync_property: bool
+) -> Starlette:
+    from figsync_notion.cli import check  # the CLI module imports bootstrap, which imports this
+
+    expected = internal_token(secret_key)
+
+    async def run(request: Request) -> JSONResponse:
+        offered = request.headers.get("x-figsync-internal", "")
+        if not hmac.compare_digest(offered.encode(), expected.encode()):
+            return _error(403, "auth.internal_only", "only figsync services may run the check")
+        try:
+            body = json.loads(await request.body())
+            team = body["team"]
+            database_id = body.get("database_id")
+            mapping = body.get("field_mapping")
+            if not isinstance(team, str) or not TEAM_ID.match(team):
+                raise ValueError("team")
+            if database_id is not None and not isinstance(database_id, str):
+                raise ValueError("database_id")
+            if mapping is not None and not (
+                isinstance(mapping, dict)
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items())
+            ):
+                raise ValueError("field_mapping")
+        except (ValueError, KeyError, TypeError) as error:
+            return _error(422, "request.invalid", f"bad check request ({error})")
+        report = await check(
+            team, _Draft(teams, database_id, mapping), api,
+            sync_property=sync_property, add_sync_property=add_sync_property,
+        )  # fmt: skip
+        return JSONResponse(
+            {"ok": not report.errors, "errors": report.errors, "lines": report.lines}
+        )
+
+    return Starlette(routes=[Route("/internal/notion/check", run, methods=["POST"])])
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
