@@ -76,8 +76,9 @@ async def test_the_api_needs_a_valid_token(world):
     missing = await world.client.get("/api/teams/acme/stats")
     assert missing.status_code == 401 and missing.json()["error"]["code"] == "auth.missing_token"
     assert missing.headers["www-authenticate"] == "Bearer"
-    for header in ["Bearer nope", "Basic abc", "Bearer " + world.tokens["acme-admin"] + "x",
-                   "Bearer " + world.tokens["acme-admin"][:-1] + "A"]:  # fmt: skip
+    token = world.tokens["acme-admin"]
+    altered = token[:-1] + ("A" if token[-1] != "A" else "B")  # same id, another secret
+    for header in ["Bearer nope", "Basic abc", f"Bearer {token}x", f"Bearer {altered}"]:
         bad = await world.client.get("/api/teams/acme/stats", headers={"Authorization": header})
         assert bad.status_code == 401 and bad.json()["error"]["code"] == "auth.bad_token", header
 
