@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 
 import asyncpg
 import structlog
 
 from figsync_contracts import Envelope, JobDeferred, JobResumed, new_envelope
 from figsync_eventstore import PostgresEventStore
-from figsync_runtime.steps import Clock, SystemClock
+from figsync_runtime.steps import Clock, default_clock
 
 log = structlog.get_logger("figsync.resumer")
 
@@ -56,10 +57,13 @@ async def run_resumer(
     step: str,
     stop: asyncio.Event,
     clock: Clock | None = None,
-    interval: float = 5.0,
+    interval: float | None = None,
 ) -> None:
-    """Check for due deferred jobs every `interval` seconds until stopped."""
-    clock = clock or SystemClock()
+    """Check for due deferred jobs every `interval` seconds (FIGSYNC_RESUMER_INTERVAL_SECONDS,
+    default 5) until stopped."""
+    clock = clock or default_clock()
+    if interval is None:
+        interval = float(os.environ.get("FIGSYNC_RESUMER_INTERVAL_SECONDS") or 5.0)
     while not stop.is_set():
         try:
             count = await resume_due(store, step, clock)

@@ -7,6 +7,7 @@ told to come back much later, or end it with JobFailed after the last attempt.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,30 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+class OffsetClock:
+    """Test only: the system time plus the seconds written in a file, so that a test can move
+    the clock of every process forward at once (deferred jobs then come due)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def offset(self) -> float:
+        try:
+            with open(self.path) as file:
+                return float(file.read().strip() or 0)
+        except (OSError, ValueError):
+            return 0.0
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.offset())
+
+
+def default_clock() -> Clock:
+    """The system clock, unless FIGSYNC_TEST_CLOCK_OFFSET_FILE names an offset file (tests)."""
+    path = os.environ.get("FIGSYNC_TEST_CLOCK_OFFSET_FILE")
+    return OffsetClock(path) if path else SystemClock()
 
 
 @dataclass
