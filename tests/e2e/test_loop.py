@@ -71,7 +71,11 @@ async def test_a_failure_at_a_step_ends_in_job_failed_and_a_retry_completes_it(
     failed = stream[-1]
     assert failed.data["step"] == step, failed.data
     server.faults.clear()
-    async with httpx.AsyncClient() as http:
+    from figsync_projector.auth import issue_token
+
+    token = await issue_token(system.store.pool, "default", "member", name="e2e")
+    headers = {"authorization": f"Bearer {token.token}"}
+    async with httpx.AsyncClient(headers=headers) as http:
         async with asyncio.timeout(30):
             while (
                 await http.get(f"{system.projector}/api/teams/default/jobs/{job}")

@@ -121,7 +121,7 @@ class System:
             webhook_url=f"{self.ingest}/v1/inbound/figma", webhook_passcode=PASSCODE
         )
 
-    async def wait_for(self, job: str, types: set[str], timeout: float = 60) -> list:
+    async def wait_for(self, job: str, types: set[str], timeout: float = 120) -> list:
         """The job's events once one of `types` is in its stream."""
         async with asyncio.timeout(timeout):
             while True:
