@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -80,10 +81,10 @@ def _with_database(url: str, name: str) -> str:
 
 @contextlib.asynccontextmanager
 async def running_system(
-    servers: Servers, services: list[str] | None = None, **env: str
+    servers: Servers, services: list[str] | None = None, sandbox: Any = None, **env: str
 ) -> AsyncIterator[Run]:
     """A fresh database and JetStream, the sandbox reset with limits lifted, the relay and
-    `services` as processes."""
+    `services` as processes. `sandbox`: another sandbox to use (URLs and credentials)."""
     name = f"figsync_bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(servers.postgres_url)
     await admin.execute(f"CREATE DATABASE {name}")
@@ -97,6 +98,7 @@ async def running_system(
     await nc.close()
     servers.sandbox.reset()
     lift_sandbox_limits(servers.sandbox)
+    sandbox = sandbox or servers.sandbox
     servers.collector.spans.clear()
     started: list[ServiceProcess] = []
 
@@ -112,9 +114,12 @@ async def running_system(
 
     pool = await create_pool(database_url, max_size=4)
     try:
-        merged = {**system_env(servers.sandbox, servers.collector.url), **env}
+        # The e2e environment redelivers after 5 s and retries after 0.2 s (fast crash
+        # tests); the benchmarks run with the production defaults.
+        production = {"FIGSYNC_ACK_WAIT_SECONDS": "60", "FIGSYNC_RETRY_BASE_DELAY_SECONDS": "1"}
+        merged = {**system_env(sandbox, servers.collector.url), **production, **env}
         system = await asyncio.to_thread(
-            start_system, spawn, servers.sandbox, PostgresEventStore(pool), merged, services
+            start_system, spawn, sandbox, PostgresEventStore(pool), merged, services
         )
         yield Run(system, pool, lambda module, **extra: spawn(module, **{**merged, **extra}))
     finally:
@@ -135,3 +140,38 @@ async def post(http: httpx.AsyncClient, system: System, body: bytes) -> tuple[st
     if response.status_code != 202:
         raise RuntimeError(f"ingest answered {response.status_code}: {response.text[:300]}")
     return response.json()["job_id"], sent
+
+
+@contextlib.contextmanager
+def sandbox_processes(emails: int, tag: str) -> Iterator[tuple[Any, list[bytes]]]:
+    """Figma in one process (seeded with `emails` files, comments and their emails), Notion
+    and Anthropic in another: the sandbox URLs and credentials, and the emails."""
+    import json
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    script = Path(__file__).resolve().parent / "sandbox_proc.py"
+    folder = Path(tempfile.mkdtemp(prefix="figsync-bench-emails-"))
+    started = []
+    try:
+        infos = []
+        for count in (emails, 0):
+            child = subprocess.Popen(
+                [sys.executable, str(script), "--emails", str(folder), "--count", str(count),
+                 "--tag", tag], stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            started.append(child)
+            line = child.stdout.readline() if child.stdout else ""
+            if not line:
+                raise RuntimeError("the sandbox process exited before listening")
+            infos.append(json.loads(line))
+        figma, rest = infos
+        sandbox = SimpleNamespace(**{**rest, "figma_url": figma["figma_url"],
+                                     "figma_token": figma["figma_token"]})  # fmt: skip
+        bodies = [path.read_bytes() for path in sorted(folder.glob("*.eml"))]
+        yield sandbox, bodies
+    finally:
+        for child in started:
+            child.terminate()
+            child.wait(10)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from statistics import quantiles
 
 import httpx
-from harness import Servers, post, running_system
+from harness import Servers, post, running_system, sandbox_processes
 
 from figsync_sandbox.emails import comment_email_message
 
@@ -139,8 +139,12 @@ async def send_fast(system, bodies: list[bytes], concurrency: int) -> dict[str, 
 # -- per-process CPU -------------------------------------------------------------------------
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU time of a process, its reaped children and its live descendants (Linux /proc)."""
+def _cpu_seconds(pid: int, descendants: bool = True) -> float:
+    """CPU time of a process, and of its reaped children and live descendants (Linux /proc)."""
+    if not descendants:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
     stack, seen = [pid], set()
@@ -176,22 +180,45 @@ class CpuMeter:
         self.before: dict[str, float] = {}
         self.used: dict[str, float] = {}
 
+    def _now(self) -> dict[str, float]:
+        return {n: _cpu_seconds(p, descendants=p != os.getpid()) for n, p in self.pids.items()}
+
     def start(self) -> None:
-        self.before = {name: _cpu_seconds(pid) for name, pid in self.pids.items()}
+        self.before = self._now()
 
     def stop(self) -> None:
-        self.used = {n: _cpu_seconds(p) - self.before[n] for n, p in self.pids.items()}
+        now = self._now()
+        self.used = {n: now[n] - self.before[n] for n in self.pids}
 
     def per_job_ms(self, jobs: int) -> str:
         top = sorted(self.used.items(), key=lambda kv: -kv[1])
         return ", ".join(f"{n} {s * 1000 / jobs:.1f}" for n, s in top if s > 0.005)
 
 
+def sandbox_children() -> list[int]:
+    """Pids of this process's sandbox_proc.py children."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmd = f.read()
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            if ppid == os.getpid() and b"sandbox_proc.py" in cmd:
+                found.append(int(entry))
+    return sorted(found)
+
+
 def _pids(servers: Servers, system) -> dict[str, int]:
     pids = {name: p.process.pid for name, p in system.processes.items()}
     pids["postgres"] = servers.postgres_pid
     pids["nats"] = servers.nats_pid
-    pids["bench (sandbox+load+otlp)"] = os.getpid()
+    pids["bench (load+otlp)"] = os.getpid()
+    for n, child in enumerate(sandbox_children()):
+        pids[f"sandbox {('figma', 'notion+anthropic')[n]}"] = child
     return pids
 
 
@@ -218,6 +245,22 @@ def _union_ns(intervals: list[tuple[int, int]]) -> int:
     return total
 
 
+def overhead_parts_ms(spans) -> dict[str, float]:
+    """Own time per service (its SERVER/CONSUMER spans minus the external calls inside them)
+    and the hand-offs between them (the rest: relay, NATS, waiting for a worker)."""
+    parts: dict[str, float] = {}
+    for service in {s.service for s in spans}:
+        mine = [s for s in spans if s.service == service]
+        tops = [(s.start_ns, s.end_ns) for s in mine if s.kind in (SPAN_SERVER, 5)]
+        if not tops:
+            continue
+        calls = [(s.start_ns, s.end_ns) for s in mine if _external(s)]
+        own = _union_ns(tops) - _union_ns(calls)
+        parts[service.removeprefix("figsync-")] = own / 1e6
+    parts["hand-offs"] = overhead_ms(spans)[2] - sum(parts.values())
+    return parts
+
+
 def overhead_ms(spans) -> tuple[float, float, float]:
     """(trace wall time, time inside external calls, own overhead) of one job's trace."""
     start = min(s.start_ns for s in spans)
@@ -240,6 +283,7 @@ async def latency(servers: Servers, jobs: int, rate: float) -> list[Row]:
         await tail.wait(list(sent), 60 + jobs / rate * 3)
         await asyncio.sleep(1.5)  # the processes export their last span batches
         e2e, overhead, inside, failed = [], [], [], 0
+        parts: dict[str, list[float]] = {}
         for job, at in sent.items():
             seen = tail.seen.get(job, {})
             if "confirmation_posted" not in seen:
@@ -251,7 +295,13 @@ async def latency(servers: Servers, jobs: int, rate: float) -> list[Row]:
                 wall, external, own = overhead_ms(spans)
                 overhead.append(own)
                 inside.append(external)
-    return _latency_rows(jobs, rate, e2e, overhead, inside, failed)
+                for name, ms in overhead_parts_ms(spans).items():
+                    parts.setdefault(name, []).append(ms)
+    rows = _latency_rows(jobs, rate, e2e, overhead, inside, failed)
+    if parts:
+        split = sorted(((pct(v, 50), k) for k, v in parts.items() if k != "relay"), reverse=True)
+        rows[0].notes.append("p50 by part: " + ", ".join(f"{k} {ms:.0f} ms" for ms, k in split))
+    return rows
 
 
 def _latency_rows(jobs, rate, e2e, overhead, inside, failed) -> list[Row]:
@@ -279,25 +329,26 @@ def _latency_rows(jobs, rate, e2e, overhead, inside, failed) -> list[Row]:
 
 
 async def throughput(servers: Servers, jobs: int, concurrency: int = 16) -> list[Row]:
-    """Zero-latency APIs: send `jobs` emails as fast as ingest takes them; completions/s."""
-    async with running_system(servers) as run:
-        system = run.system
-        bodies = make_emails(servers, jobs + 5, forwarded=False, tag="T")
-        tail = Tail(run.pool)
-        warm = await send_fast(system, bodies[:5], 5)
-        await tail.wait(list(warm), 60)
-        meter = CpuMeter(_pids(servers, system))
-        meter.start()
-        started = time.time()
-        sent_task = asyncio.create_task(send_fast(system, bodies[5:], concurrency))
-        deadline = time.monotonic() + 60 + jobs / 5
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.5)
-            await tail.poll()
-            if sent_task.done() and all(tail.done(j) for j in sent_task.result()):
-                break
-        sent = await sent_task
-        meter.stop()
+    """Zero-latency APIs (served by processes of their own): send `jobs` emails as fast as
+    the ingest takes them; completions/s."""
+    with sandbox_processes(jobs + 5, "T") as (sandbox, bodies):
+        async with running_system(servers, sandbox=sandbox) as run:
+            system = run.system
+            tail = Tail(run.pool)
+            warm = await send_fast(system, bodies[:5], 5)
+            await tail.wait(list(warm), 60)
+            meter = CpuMeter(_pids(servers, system))
+            meter.start()
+            started = time.time()
+            sent_task = asyncio.create_task(send_fast(system, bodies[5:], concurrency))
+            deadline = time.monotonic() + 60 + jobs / 5
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.5)
+                await tail.poll()
+                if sent_task.done() and all(tail.done(j) for j in sent_task.result()):
+                    break
+            sent = await sent_task
+            meter.stop()
     done = sorted(tail.seen[j]["confirmation_posted"] for j in sent
                   if "confirmation_posted" in tail.seen.get(j, {}))  # fmt: skip
     ingest_rate = len(sent) / (max(sent.values()) - started)
@@ -322,7 +373,7 @@ async def throughput(servers: Servers, jobs: int, concurrency: int = 16) -> list
 async def notion_pacing(servers: Servers, tasks: int, limit: float = 3.0) -> list[Row]:
     """A backlog of `tasks` SummaryGenerated jobs, then the notion service alone against a
     Notion sandbox limited to `limit` requests/s (bursts of 10, as Notion allows)."""
-    services = ["ingest", "figma", "summarizer", "notifier", "projector"]
+    services = ["ingest", "figma", "summarizer", "notifier"]
     env = {"FIGSYNC_NOTION_REQUESTS_PER_SECOND": f"{limit:g}"}
     async with running_system(servers, services=services, **env) as run:
         system, spawn = run.system, run.spawn
