@@ -49,8 +49,8 @@ FULL = Mode(100, 2.0, 1000, 300, 5000, 1_000_000, 10.0)
 BEFORE: dict[str, str] = {
     "own overhead per job": "p50 1169 / p95 1677 / p99 1709 ms (quick mode)",
     "end-to-end latency": "p50 3849 ms (1.45×) / p99 4387 ms (1.66×) (quick mode)",
-    "Notion pacing": "with the e2e 5 s ack wait: 3.01 req/s, 0 × 429, but 2.15 requests "
-    "and 1.45 tasks/s per task: redelivered jobs looked their page up again",
+    "Notion pacing": "e2e env (5 s ack wait): 3.01 req/s, 0 × 429, but 2.15 requests per task, "
+    "1.45 tasks/s: redelivered jobs looked their page up again",
 }
 GAPS: dict[str, str] = {
     "own overhead per job": (
