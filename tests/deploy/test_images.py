@@ -38,7 +38,7 @@ CLI_DEV_ONLY = {"figsync-testkit", "figsync-sandbox"}
 # constraints.txt must pin every package an image installs (README, Dependencies). While it
 # lags behind the services' new dependencies an unpinned one is reported as XFAIL; set True
 # once `make constraints` has caught up, so that a new unpinned dependency fails.
-STRICT_PINS = False
+STRICT_PINS = True
 
 
 def find_uv() -> str | None:
