@@ -1,6 +1,6 @@
 import pytest
 
-from figsync_notifier.templates import DEFAULT_TEMPLATE, render_confirmation, template_problems
+from figsync_runtime.confirmation import DEFAULT_TEMPLATE, render_confirmation, template_problems
 
 pytestmark = pytest.mark.unit
 

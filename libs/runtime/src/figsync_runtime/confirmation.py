@@ -1,4 +1,5 @@
-"""The confirmation reply's text from a team's template.
+"""The confirmation reply's text from a team's template (the notifier renders it; the
+dashboard validates it when saved — one set of rules for both).
 
 Templates are user input, so they are never given to str.format (which can reach
 attributes and items: "{url.__class__}"). Only the placeholders below are replaced, in one

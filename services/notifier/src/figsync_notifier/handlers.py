@@ -25,8 +25,8 @@ from figsync_contracts import (
 from figsync_eventstore import RecordedEvent
 from figsync_notifier.messages import budget_message, failure_message
 from figsync_notifier.ports import AlertChannel, FigmaComments, Teams
-from figsync_notifier.templates import render_confirmation, template_problems
 from figsync_runtime import PermanentError, RetryableError, StepContext, StepError
+from figsync_runtime.confirmation import render_confirmation, template_problems
 
 log = structlog.get_logger("figsync.notifier")
 

@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from figsync_runtime.confirmation import MAX_TEMPLATE_CHARS, template_problems
 from figsync_runtime.teams import DEFAULT_TEAM, SECRET_NAMES
 
 _FIGMA_URL = re.compile(r"figma\.com/(?:file|design|board|proto|slides)/([A-Za-z0-9_-]+)")
@@ -22,33 +23,7 @@ _EMAIL = re.compile(r"^[^@\s<>\"]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,63}$")
 _MODEL = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
-# The notifier's rules for confirmation templates (figsync_notifier.templates), re-checked
-# here so a bad template is refused when saved rather than ignored when a reply is posted.
-PLACEHOLDERS = ("title", "url", "file_name", "file_url")
-MAX_TEMPLATE_CHARS = 1000
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
-
 Text = Annotated[str, Field(max_length=200)]
-
-
-def template_problems(template: str) -> list[str]:
-    problems = []
-    if not template.strip():
-        problems.append("the template is empty")
-    if len(template) > MAX_TEMPLATE_CHARS:
-        problems.append(f"the template is longer than {MAX_TEMPLATE_CHARS} characters")
-    unknown = sorted(
-        {m.group(1) for m in _PLACEHOLDER.finditer(template) if m.group(1) is not None}
-        - set(PLACEHOLDERS)
-    )
-    if unknown:
-        allowed = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-        problems.append(
-            f"unknown placeholders {', '.join('{' + u + '}' for u in unknown)} (use {allowed})"
-        )
-    if "{url}" not in template:
-        problems.append("the template has no {url}; the reply must link the task")
-    return problems
 
 
 def file_key_of(value: str) -> str:
