@@ -331,8 +331,11 @@ def _latency_rows(jobs, rate, e2e, overhead, inside, failed) -> list[Row]:
 async def throughput(servers: Servers, jobs: int, concurrency: int = 16) -> list[Row]:
     """Zero-latency APIs (served by processes of their own): send `jobs` emails as fast as
     the ingest takes them; completions/s."""
+    # The ingest's abuse limits (20/s per source address, 50/s per team) would measure
+    # themselves: this figure is about what the pipeline can carry.
+    limits_off = {"FIGSYNC_RATE_PER_SOURCE": "0", "FIGSYNC_RATE_PER_TEAM": "0"}
     with sandbox_processes(jobs + 5, "T") as (sandbox, bodies):
-        async with running_system(servers, sandbox=sandbox) as run:
+        async with running_system(servers, sandbox=sandbox, **limits_off) as run:
             system = run.system
             tail = Tail(run.pool)
             warm = await send_fast(system, bodies[:5], 5)
@@ -363,6 +366,13 @@ async def throughput(servers: Servers, jobs: int, concurrency: int = 16) -> list
         f"completions; overall {overall:.1f}/s; emails accepted at {ingest_rate:.0f}/s",
         f"CPU ms per job: {meter.per_job_ms(len(sent))}",
     ]
+    own = sum(v for k, v in meter.used.items() if not k.startswith(("sandbox", "bench")))
+    own_ms = own * 1000 / len(sent)
+    cores = os.cpu_count() or 1
+    notes.append(
+        f"figsync's processes (Postgres and NATS included): {own_ms:.0f} ms CPU per job, "
+        f"so at most {cores * 1000 / own_ms:.0f} jobs/s on {cores} idle cores"
+    )
     return [Row("max sustained jobs/s, zero-latency APIs", "≥ 100 /s", f"{sustained:.1f} jobs/s",
                 sustained >= 100 and len(done) == jobs, notes)]  # fmt: skip
 
