@@ -52,6 +52,8 @@ def test_dev_runs_the_whole_system_and_ctrl_c_stops_everything(tmp_path):
         assert sent.returncode == 0, sent.stderr + sent.stdout
         job = json.loads(sent.stdout.splitlines()[0])["job_id"]
         dashboard = f"http://127.0.0.1:{env['FIGSYNC_PROJECTOR_PORT']}"
+        token = next(line for line in output.splitlines() if "FIGSYNC_API_TOKEN=" in line)
+        env["FIGSYNC_API_TOKEN"] = token.split("FIGSYNC_API_TOKEN=")[1].split()[0]
         deadline = time.monotonic() + 60
         status = ""
         while "[completed]" not in status and time.monotonic() < deadline:

@@ -132,7 +132,7 @@ def run_dev(send_fixture: bool = False) -> int:
                         sandbox)  # fmt: skip
         if "figma" in sandboxed:
             _seed_fixture_comment(f"http://127.0.0.1:{ports['FIGSYNC_SANDBOX_FIGMA_PORT']}")
-        asyncio.run(_ensure_default_team(env))
+        token = asyncio.run(_ensure_default_team(env))
 
         for name, module, variable, default in SERVICES:
             port = _port(env, variable, default)
@@ -140,8 +140,10 @@ def run_dev(send_fixture: bool = False) -> int:
             child = _start(name, [sys.executable, "-m", module], child_env, width)
             children.append(child)
             _wait_ready(f"http://127.0.0.1:{port}/readyz", child)
-            label = "dashboard" if name == "projector" else name
-            lines.append(f"{label}: http://127.0.0.1:{port}")
+            if name == "projector":
+                lines.append(f"dashboard: http://127.0.0.1:{port} (sign in with {token})")
+            else:
+                lines.append(f"{name}: http://127.0.0.1:{port}")
 
         print("\nfigsync is running — Ctrl-C stops everything", flush=True)
         for line in lines:
@@ -151,7 +153,9 @@ def run_dev(send_fixture: bool = False) -> int:
             print(
                 "\nSend the real Figma email (signed) and watch it become a Notion task and a "
                 f"Figma reply:\n  .venv/bin/figsync send-email {FIXTURE_EMAIL} --ingest {ingest} "
-                f"--sender comments-{FIXTURE_FILE_KEY}@email.figma.com\n",
+                f"--sender comments-{FIXTURE_FILE_KEY}@email.figma.com\n"
+                f"then: FIGSYNC_API_TOKEN={token} .venv/bin/figsync status <job id> "
+                f"--api http://127.0.0.1:{env.get('FIGSYNC_PROJECTOR_PORT', 8001)}\n",
                 flush=True,
             )
         while not stopping:
@@ -232,8 +236,10 @@ def _seed_fixture_comment(figma_url: str) -> None:
         ).raise_for_status()
 
 
-async def _ensure_default_team(env: dict[str, str]) -> None:
+async def _ensure_default_team(env: dict[str, str]) -> str:
+    """Create the default team from the environment; returns a fresh admin token for it."""
     from figsync_eventstore import PostgresEventStore, create_pool
+    from figsync_projector.auth import issue_token
     from figsync_runtime.secrets import DEVELOPMENT_KEY, SecretBox
     from figsync_runtime.teams import TeamRepository, ensure_default_team
 
@@ -241,5 +247,6 @@ async def _ensure_default_team(env: dict[str, str]) -> None:
     try:
         key = env.get("FIGSYNC_SECRET_KEY") or DEVELOPMENT_KEY
         await ensure_default_team(TeamRepository(PostgresEventStore(pool), SecretBox(key)), env)
+        return (await issue_token(pool, "default", "admin", name="make dev")).token
     finally:
         await pool.close()
