@@ -54,7 +54,7 @@ BEFORE: dict[str, str] = {
 }
 GAPS: dict[str, str] = {
     "own overhead per job": (
-        "why: CPU time per step on a shared 2-core machine (load ≈ 9), figma's first: "
+        "why: CPU time per step on a shared 2-core machine (load in the header), figma's first: "
         "parse_email builds a BeautifulSoup tree (4 of its 5 ms on an idle core; lxml.html "
         "alone takes 0.3 ms), each append is ~6 round trips under the store's global lock, "
         "asyncpg resets each connection on release, every process exports spans. "
