@@ -119,12 +119,6 @@ NOT_NULLABLE = ("name", "tracked_mentions", "figma_files", "notion_field_mapping
                 "confirmations_enabled", "recipient_addresses")  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (reported): PATCH /settings with an explicit null for a setting that cannot be "
-    "null answers 500: SettingsPatch.changes() (projector admin.py) passes the null on and "
-    "TeamRepository.change (runtime teams.py) lets pydantic's ValidationError escape",
-)
 @pytest.mark.parametrize("setting", NOT_NULLABLE)
 async def test_a_null_for_a_setting_that_cannot_be_null_is_a_coded_422(api, setting):
     before = await api.teams.get("alpha")
@@ -189,11 +183,6 @@ async def test_random_queries(api, route, params, member):
     check_answer("projector.query", response)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (reported): GET /metrics/daily?until=0001-01-01 answers 500 (OverflowError): "
-    "projector api.py daily() computes until - timedelta(days=29) before checking the range",
-)
 async def test_a_range_before_the_first_representable_day_is_a_coded_422(api):
     response = await api.client.get("/api/teams/alpha/metrics/daily?until=0001-01-01",
                                     headers=api.member)  # fmt: skip
@@ -214,12 +203,6 @@ async def test_random_job_ids(api, job, retry):
     check_answer("projector.jobs", response)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (reported): a job id holding a NUL character answers 500: asyncpg refuses "
-    "0x00 in text (CharacterNotInRepertoireError) in projector views.py job() / the store's "
-    "read_stream (retry), and nothing turns it into a 404",
-)
 @pytest.mark.parametrize("method", ["GET", "POST"])
 async def test_a_job_id_with_a_nul_character_is_a_coded_404(api, method):
     path = "/api/teams/alpha/jobs/a%00b" + ("/retry" if method == "POST" else "")
@@ -262,12 +245,6 @@ async def test_random_teams_and_credentials_on_every_route(api, route, team, aut
     check_answer("projector.routes", response)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (reported): the projector API answers an unknown route or a wrong method with "
-    "FastAPI's default {'detail': ...} instead of {'error': {'code', 'message'}} (api.py "
-    "installs no handler for starlette's HTTPException, unlike the ingest's errors.py)",
-)
 @pytest.mark.parametrize(
     ("method", "path"), [("GET", "/api/teams/alpha/secrets"), ("GET", "/api/nothing")]
 )

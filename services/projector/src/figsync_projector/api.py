@@ -14,7 +14,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from figsync_eventstore import EventStore
 from figsync_projector import auth as tokens
@@ -25,6 +26,12 @@ from figsync_projector.feed import ChangeFeed
 from figsync_projector.fold import STATUSES
 from figsync_projector.views import Views
 from figsync_runtime.teams import TEAM_ID, TeamError, TeamRepository, TeamSettings
+
+
+def _check_job_id(team: str, job_id: str) -> None:
+    # Postgres text cannot hold NUL; such an id names no job (and must not reach the database).
+    if "\x00" in job_id or len(job_id) > 200:
+        raise ApiError(404, "job.not_found", f"no such job in team {team!r}")
 
 
 class ApiError(Exception):
@@ -235,6 +242,18 @@ def create_app(
             headers=headers,
         )
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        # Unknown routes, wrong methods: the same error shape as every other refusal.
+        code = {404: "route.not_found", 405: "route.method_not_allowed"}.get(
+            error.status_code, "request.refused"
+        )
+        return JSONResponse(
+            {"error": {"code": code, "message": str(error.detail)}},
+            status_code=error.status_code,
+            headers=getattr(error, "headers", None),
+        )
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         problems = "; ".join(
@@ -299,6 +318,7 @@ def create_app(
     @router.get("/jobs/{job_id}", response_model=JobDetail)
     async def job(team: Team, job_id: str) -> dict[str, Any]:
         """One job with its timeline (every event of the job)."""
+        _check_job_id(team, job_id)
         found = await views.job(team, job_id)
         if found is None:
             raise ApiError(404, "job.not_found", f"no job {job_id!r} in team {team!r}")
@@ -313,7 +333,10 @@ def create_app(
         """Per UTC day (default: the last 30 days)."""
         today = clock().date()
         until = until or today
-        since = since or until - timedelta(days=29)
+        if since is None:
+            if until.toordinal() <= 29:
+                raise ApiError(422, "metrics.bad_range", "until is before the first day there is")
+            since = until - timedelta(days=29)
         if since > until or (until - since).days > 366:
             raise ApiError(422, "metrics.bad_range", "since must be ≤ until, at most 366 days")
         return await views.daily(team, since, until)
@@ -357,6 +380,7 @@ def create_app(
                  responses={409: {"model": ErrorResponse, "description": "not failed/deferred"}})  # fmt: skip
     async def retry(team: Team, job_id: str, request: Request) -> dict[str, Any]:
         """Re-drive a failed or deferred job from its failed step (JobRetryRequested)."""
+        _check_job_id(team, job_id)
         done = await request_retry(store, job_id, team=team, requested_by=await who(request))
         return {"job_id": done.job_id, "step": done.step, "event_id": done.event_id}
 
@@ -429,6 +453,11 @@ async def change_settings(
 ) -> TeamSettings:
     try:
         return await teams.change(team, changes, secrets=secrets, changed_by=changed_by)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise ApiError(422, "settings.invalid", problems) from error
     except TeamError as error:
         code, _, message = str(error).partition(": ")
         status = 409 if code == "team.concurrent_change" else 422
