@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 
-import asyncpg
 import structlog
 
 from figsync_contracts import Envelope, JobDeferred, JobResumed, new_envelope
@@ -69,7 +68,9 @@ async def run_resumer(
             count = await resume_due(store, step, clock)
             if count:
                 log.info("resumed deferred jobs", step=step, count=count)
-        except (OSError, asyncpg.PostgresError) as error:
+        except Exception as error:
+            # Never let the loop die: after a Postgres restart the pool's connections fail
+            # with interface errors for a while, and a dead resumer strands deferred jobs.
             log.warning("resumer could not check deferred jobs", error=str(error))
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(interval):
