@@ -32,9 +32,9 @@ from figsync_sandbox import DEFAULT_FILE_KEY, TASKS_DATA_SOURCE_ID
 from figsync_sandbox.emails import comment_email_message
 from figsync_testkit.system import signed
 
-pytestmark = pytest.mark.e2e
-
 JOBS = int(os.environ.get("FIGSYNC_CHAOS_JOBS", "100"))
+# Above the suite's 300 s default: the wait for the last job alone may take JOBS * 2.5 s.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(max(600, JOBS * 4))]
 TERMINAL = {"confirmation_posted", "job_failed", "job_ignored"}
 STATE = TERMINAL | {"job_deferred", "job_resumed", "job_retry_requested", "confirmation_skipped"}
 PARK_SECONDS = 7200
