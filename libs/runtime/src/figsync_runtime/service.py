@@ -145,5 +145,10 @@ async def serve(
 def run(
     name: str, settings: RuntimeSettings, build: Callable[[Resources], Awaitable[Wiring]]
 ) -> None:
-    """Entry point helper: serve until SIGTERM/SIGINT."""
-    asyncio.run(serve(name, settings, build))
+    """Entry point helper: serve until SIGTERM/SIGINT (on uvloop where it is installed)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        asyncio.run(serve(name, settings, build))
+    else:
+        uvloop.run(serve(name, settings, build))
