@@ -19,6 +19,7 @@ from figsync_eventstore import PostgresEventStore, create_pool
 from figsync_eventstore.jetstream import ensure_stream
 from figsync_runtime.consumer import build_broker, subscribe
 from figsync_runtime.http import add_health_routes
+from figsync_runtime.locks import PostgresStepLocks
 from figsync_runtime.logs import configure_logging, register_secret
 from figsync_runtime.resumer import run_resumer
 from figsync_runtime.secrets import DEVELOPMENT_KEY, SecretBox
@@ -102,8 +103,16 @@ async def serve(
     resources = Resources(name, settings, pool, store, broker, stop, teams)
     wiring = await build(resources)
 
+    lock_pool = None
+    if wiring.steps:
+        # Each message in flight may hold one connection for its step lock.
+        workers = settings.consumer_max_workers * len(wiring.steps)
+        lock_pool = await create_pool(database_url, min_size=0, max_size=workers + 2)
+        wiring.on_stop = [*wiring.on_stop, lock_pool.close]
     for step in wiring.steps:
-        runner = StepRunner(step, resources.store, retry_policy(settings))
+        runner = StepRunner(
+            step, resources.store, retry_policy(settings), locks=PostgresStepLocks(lock_pool)
+        )
         subscribe(broker, runner, settings, durable=f"figsync-{step.name}")
     await broker.start()
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -40,6 +41,20 @@ RE_DRIVERS = (JobRetryRequested.type, JobResumed.type)
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+class StepLocks(Protocol):
+    """Mutual exclusion per key across processes (the Postgres one: figsync_runtime.locks)."""
+
+    def hold(self, key: str) -> AbstractAsyncContextManager[bool]: ...
+
+
+class NoLocks:
+    """For a single process (unit tests, the in-memory store): every lock is free."""
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[bool]:
+        yield True
 
 
 class SystemClock:
@@ -202,6 +217,7 @@ class StepRunner:
     store: EventStore
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Clock = field(default_factory=SystemClock)
+    locks: StepLocks = field(default_factory=lambda: NoLocks())
 
     @property
     def subscribed_types(self) -> set[str]:
@@ -231,6 +247,15 @@ class StepRunner:
         return decision
 
     async def _process(self, delivered: Envelope, attempt: int) -> Decision:
+        # One delivery of a job at a time in this step, across replicas: a redelivery that
+        # overtakes a slow attempt (a NATS restart resets ack deadlines) waits its turn
+        # instead of repeating an external effect the slow attempt is about to record.
+        async with self.locks.hold(f"{self.step.name}:{delivered.subject}") as held:
+            if not held:
+                return Redeliver(self.policy.base_delay, "step.busy")
+            return await self._process_held(delivered, attempt)
+
+    async def _process_held(self, delivered: Envelope, attempt: int) -> Decision:
         history = await self.store.read_stream(delivered.subject)
         found = self._input_for(delivered, history)
         if found is None:
