@@ -134,13 +134,6 @@ def outcome(stream: list) -> str:
     return states[-1] if states else "in_progress"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open findings of this suite (see the report of issue 12): (1) a Notion page is "
-    "sometimes created twice for one job under faults and kills; (2) jobs parked by a long "
-    "Retry-After sometimes never resume after Postgres and NATS restarts. Remove this marker "
-    "once both are fixed; until then the run still prints its table",
-)
 async def test_chaos_loses_nothing_and_does_nothing_twice(
     system, nats_server, postgres_server, tmp_path, capsys
 ):
