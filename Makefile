@@ -24,7 +24,7 @@ test: install lint
 
 # The full chaos run (500 jobs); `make test` runs a reduced one.
 chaos: install
-	FIGSYNC_CHAOS_JOBS=500 $(BIN)/python -m pytest tests/chaos -q -s
+	FIGSYNC_CHAOS_JOBS=500 $(BIN)/python -m pytest tests/chaos -q -s -rxX
 
 bench: install
 	$(BIN)/python bench/run.py
