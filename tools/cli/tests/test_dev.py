@@ -64,6 +64,14 @@ def test_dev_runs_the_whole_system_and_ctrl_c_stops_everything(tmp_path):
             ).stdout  # fmt: skip
         assert "[completed]" in status, status + (tmp_path / "dev.log").read_text()[-4000:]
         assert "ConfirmationPosted" in status or "confirmation" in status.lower()
+        # The reply is in the sandbox's Figma thread, and the task in its Notion.
+        figma = f"http://127.0.0.1:{env['FIGSYNC_SANDBOX_FIGMA_PORT']}"
+        posts = httpx.get(f"{figma}/_sandbox/requests", params={"method": "POST"}).json()
+        replies = [r for r in posts["requests"] if r["path"].endswith("/comments")]
+        assert len(replies) == 1 and replies[0]["status"] == 200, replies
+        notion = f"http://127.0.0.1:{env['FIGSYNC_SANDBOX_NOTION_PORT']}"
+        pages = httpx.get(f"{notion}/_sandbox/requests", params={"method": "POST"}).json()
+        assert [r["status"] for r in pages["requests"] if r["path"] == "/v1/pages"] == [200]
         children = psutil.Process(dev.pid).children(recursive=True)
         assert len(children) >= 9  # postgres, nats, sandbox, relay and six services
     finally:
