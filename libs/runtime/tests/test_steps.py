@@ -187,3 +187,19 @@ async def test_intents_are_recorded_and_seen_on_the_next_attempt():
     await runner.process(incoming, attempt=1)
     await runner.process(incoming, attempt=2)
     assert seen == [[], ["job-1"]]
+
+
+async def test_an_idle_fetchs_bare_timeout_becomes_the_coded_one_faststream_expects():
+    import nats.errors
+
+    from figsync_runtime.consumer import coded_fetch_timeout
+
+    async def bare(*_, **__):
+        raise TimeoutError
+
+    async def coded(*_, **__):
+        raise nats.errors.TimeoutError
+
+    for fetch in (bare, coded):
+        with pytest.raises(nats.errors.TimeoutError):
+            await coded_fetch_timeout(fetch)()

@@ -7,11 +7,15 @@ acknowledged by hand after the StepRunner decided: ack, or nak with a delay.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+import nats.errors
 import structlog
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy as JsAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from opentelemetry import trace
@@ -25,6 +29,29 @@ from figsync_runtime.tracing import context_from_headers
 
 log = structlog.get_logger("figsync.consumer")
 tracer = trace.get_tracer("figsync.consumer")
+
+
+def coded_fetch_timeout(fetch: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """nats-py sometimes ends an idle pull fetch with a bare asyncio.TimeoutError (its
+    deadline check); FastStream suppresses only nats.errors.TimeoutError, so each one logged a
+    traceback and restarted the consume task. This turns the bare one into the coded one."""
+
+    async def fetch_with_coded_timeout(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await fetch(*args, **kwargs)
+        except nats.errors.TimeoutError:
+            raise
+        except TimeoutError as error:
+            raise nats.errors.TimeoutError from error
+
+    fetch_with_coded_timeout.figsync_wrapped = True  # type: ignore[attr-defined]
+    return fetch_with_coded_timeout
+
+
+if not getattr(JetStreamContext.PullSubscription.fetch, "figsync_wrapped", False):
+    JetStreamContext.PullSubscription.fetch = coded_fetch_timeout(  # type: ignore[method-assign]
+        JetStreamContext.PullSubscription.fetch
+    )
 
 
 async def _keep_alive(msg: NatsMessage, every: float) -> None:
