@@ -14,7 +14,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from figsync_figma.links import LinkPolicy, LinkRefused, resolve_tracking_link
+from figsync_figma.links import LinkPolicy, LinkRefused, link_client, resolve_tracking_link
 
 pytestmark = pytest.mark.unit
 
@@ -230,15 +230,12 @@ async def test_the_figma_service_client_never_follows_redirects_by_itself():
     from figsync_figma import bootstrap
 
     source = inspect.getsource(bootstrap)
-    assert "httpx.AsyncClient(follow_redirects=False, trust_env=False)" in source
+    assert "link_http = link_client()" in source
+    client = link_client()
+    assert client.follow_redirects is False and client.trust_env is False
+    await client.aclose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (reported): links.py checks the addresses with its own getaddrinfo, "
-    "then httpx resolves the host again to connect, so a DNS answer that changes between the "
-    "two (rebinding) reaches a private address; fix by connecting to the checked address",
-)
 async def test_dns_rebinding_between_the_check_and_the_connect_reaches_no_private_address(
     monkeypatch,
 ):
@@ -258,7 +255,7 @@ async def test_dns_rebinding_between_the_check_and_the_connect_reaches_no_privat
 
     monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", rebinding)
     try:
-        async with httpx.AsyncClient() as http:
+        async with link_client() as http:  # the client production follows links with
             with pytest.raises(LinkRefused):
                 await resolve_tracking_link(
                     f"https://click.figma.com:{port}/ls/click", http, LinkPolicy(timeout=2)
@@ -267,3 +264,28 @@ async def test_dns_rebinding_between_the_check_and_the_connect_reaches_no_privat
     finally:
         canary.close()
     assert accepted == [], "a connection reached 127.0.0.1 after the check saw a public address"
+
+
+async def test_the_link_client_connects_to_the_pinned_address_not_a_fresh_lookup():
+    seen: list[bytes] = []
+
+    async def on_connect(reader, writer):
+        seen.append(await reader.readline())
+        writer.write(b"HTTP/1.1 302 Found\r\nlocation: https://www.figma.com/design/x\r\n"
+                     b"content-length: 0\r\n\r\n")  # fmt: skip
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with link_client() as http:
+            # A name that resolves nowhere: only the pin can bring the request to the server.
+            response = await http.get(
+                f"http://pinned.invalid:{port}/ls/click",
+                extensions={"figsync_pinned_address": "127.0.0.1"},
+            )
+    finally:
+        server.close()
+    assert response.status_code == 302
+    assert seen == [b"GET /ls/click HTTP/1.1\r\n"]

@@ -16,7 +16,7 @@ from figsync_contracts import (
     ThreadResolved,
 )
 from figsync_figma import handlers
-from figsync_figma.links import LinkPolicy, resolve_tracking_link
+from figsync_figma.links import LinkPolicy, link_client, resolve_tracking_link
 from figsync_figma.settings import FigmaSettings
 from figsync_runtime import Resources, Step, Wiring
 from figsync_runtime.teams import ensure_default_team
@@ -28,7 +28,7 @@ async def build(resources: Resources) -> Wiring:
     assert isinstance(settings, FigmaSettings)
     await ensure_default_team(resources.teams)
     api_http = httpx.AsyncClient(timeout=settings.figma_timeout_seconds)
-    link_http = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+    link_http = link_client()
     policy = LinkPolicy(
         max_hops=settings.link_max_hops,
         timeout=settings.link_timeout_seconds,

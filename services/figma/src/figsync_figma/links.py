@@ -11,9 +11,12 @@ import asyncio
 import ipaddress
 import re
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 from opentelemetry import trace
 
@@ -63,12 +66,71 @@ def _is_public(address: str) -> bool:
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
 
 
-async def _check_target(url: str, policy: LinkPolicy) -> None:
+class _PinnedBackend(httpcore.AsyncNetworkBackend):
+    """Connects to the address the policy checked for a host, never to a fresh DNS answer
+    (a name that resolved to a public address for the check could rebind to a private one)."""
+
+    def __init__(self) -> None:
+        self.pins: dict[str, str] = {}
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        # Unpinned hosts are only the test override's (checked by host:port, not address).
+        return await self._inner.connect_tcp(
+            self.pins.get(host, host),
+            port,
+            timeout=timeout,
+            local_address=local_address,
+            socket_options=socket_options,
+        )
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("links never use unix sockets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class PinnedTransport(httpx.AsyncHTTPTransport):
+    """An httpx transport that connects to the address named by the request's
+    `figsync_pinned_address` extension (TLS still verifies the host name)."""
+
+    def __init__(self) -> None:
+        super().__init__(trust_env=False)
+        self.backend = _PinnedBackend()
+        # httpx 0.28 offers no way to pass a network backend, so its pool is replaced here.
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(), network_backend=self.backend
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        pinned = request.extensions.get("figsync_pinned_address")
+        if pinned:
+            self.backend.pins[request.url.host] = pinned
+        return await super().handle_async_request(request)
+
+
+def link_client() -> httpx.AsyncClient:
+    """The HTTP client tracking links are followed with: no redirects, no proxies from the
+    environment, connections pinned to the checked address."""
+    return httpx.AsyncClient(transport=PinnedTransport(), follow_redirects=False, trust_env=False)
+
+
+async def _check_target(url: str, policy: LinkPolicy) -> str | None:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     netloc = f"{host}:{parts.port}" if parts.port else host
     if netloc in policy.test_insecure_hosts:
-        return
+        return None
     if parts.scheme != "https":
         raise LinkRefused(f"link.not_https: {parts.scheme or 'no'} scheme refused")
     if host not in policy.allowed_hosts:
@@ -80,10 +142,13 @@ async def _check_target(url: str, policy: LinkPolicy) -> None:
                                                              type=socket.SOCK_STREAM)  # fmt: skip
     except OSError as error:
         raise LinkRefused(f"link.unresolvable: {host} does not resolve") from error
-    for info in infos:
-        address = str(info[4][0])
+    addresses = [str(info[4][0]) for info in infos]
+    for address in addresses:
         if not _is_public(address):
             raise LinkRefused(f"link.private_address: {host} resolves to {address}")
+    if not addresses:
+        raise LinkRefused(f"link.unresolvable: {host} has no address")
+    return addresses[0]
 
 
 async def resolve_tracking_link(url: str, http: httpx.AsyncClient, policy: LinkPolicy) -> str:
@@ -96,14 +161,17 @@ async def resolve_tracking_link(url: str, http: httpx.AsyncClient, policy: LinkP
         if current in seen:
             raise LinkRefused("link.redirect_loop: the link redirects in a circle")
         seen.add(current)
-        await _check_target(current, policy)
+        address = await _check_target(current, policy)
+        pin = {"figsync_pinned_address": address} if address else {}
         with tracer.start_as_current_span(
             "figma GET link",
             kind=trace.SpanKind.CLIENT,
             attributes={"http.request.method": "GET", "server.address": urlsplit(current).netloc},
         ):
             try:
-                response = await http.get(current, follow_redirects=False, timeout=policy.timeout)
+                response = await http.get(
+                    current, follow_redirects=False, timeout=policy.timeout, extensions=pin
+                )
             except httpx.HTTPError as error:
                 raise LinkRefused(f"link.unreachable: {type(error).__name__}") from error
         location = response.headers.get("location")
