@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
-import hmac
-import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from figsync_eventstore import PostgresEventStore
+from figsync_ingest import senders
 from figsync_ingest.bootstrap import build
 from figsync_ingest.settings import IngestSettings
-from figsync_ingest.signatures import sign_mailgun, sign_standard
 from figsync_runtime import Resources
 from figsync_runtime.secrets import DEVELOPMENT_KEY, SecretBox
 from figsync_runtime.teams import TeamRepository
@@ -33,36 +29,19 @@ POSTMARK_PASSWORD = "security-suite-postmark-password"
 MAX_BODY = 64 * 1024
 
 
-def standard_headers(
-    body: bytes,
-    secret: str = EMAIL_SECRET,
-    *,
-    webhook_id: str | None = None,
-    timestamp: int | None = None,
-    content_type: str = "application/json",
-) -> dict[str, str]:
-    webhook_id = webhook_id or f"msg_{uuid.uuid4().hex}"
-    timestamp = int(time.time()) if timestamp is None else timestamp
-    return {
-        "content-type": content_type,
-        "webhook-id": webhook_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign_standard(secret, webhook_id, timestamp, body),
-    }
+def standard_headers(body: bytes, secret: str = EMAIL_SECRET, **options: Any) -> dict[str, str]:
+    return senders.standard_headers(body, secret, **options)
 
 
 def mailgun_fields(key: str = MAILGUN_KEY, timestamp: int | None = None) -> dict[str, str]:
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    token = uuid.uuid4().hex + uuid.uuid4().hex[:18]
-    return {"timestamp": ts, "token": token, "signature": sign_mailgun(key, ts, token)}
+    return senders.mailgun_fields(key, timestamp)
 
 
-def basic(password: str, user: str = "figsync") -> dict[str, str]:
-    return {"authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+basic = senders.basic
 
 
 def legacy_hex(body: bytes, secret: str = EMAIL_SECRET) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return senders.legacy_signature(body, secret)
 
 
 @dataclass

@@ -67,20 +67,14 @@ def build_request(args: argparse.Namespace) -> tuple[str, bytes, dict[str, str]]
 
 
 def send_email(args: argparse.Namespace) -> int:
-    from figsync_ingest.signatures import sign_standard
+    from figsync_ingest.senders import standard_headers
 
     try:
         path, body, headers = build_request(args)
     except OSError as error:
         print(f"send.unreadable_file: {error}", file=sys.stderr)
         return 2
-    webhook_id = f"msg_{uuid.uuid4().hex}"
-    timestamp = int(time.time())
-    headers |= {
-        "webhook-id": webhook_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign_standard(_secret(), webhook_id, timestamp, body),
-    }
+    headers = standard_headers(body, _secret(), content_type=headers["content-type"])
     try:
         response = httpx.post(
             args.ingest.rstrip("/") + path, content=body, headers=headers, timeout=10
