@@ -7,38 +7,14 @@ from __future__ import annotations
 
 import logging
 import sys
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
-import pytest_asyncio
 import structlog
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "security"))
 sys.path.insert(0, str(Path(__file__).parent))
-
-from figsync_eventstore import create_pool
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def module_pool(postgres_url: str, migrated_template: str) -> AsyncIterator[asyncpg.Pool]:
-    name = f"figsync_fuzz_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(postgres_url)
-    try:
-        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {migrated_template}")
-    finally:
-        await admin.close()
-    pool = await create_pool(urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}")))
-    yield pool
-    await pool.close()
-    admin = await asyncpg.connect(postgres_url)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await admin.close()
 
 
 @pytest.fixture(autouse=True, scope="module")

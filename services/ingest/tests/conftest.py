@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+import pytest
 import pytest_asyncio
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -28,7 +27,7 @@ from ingest_testing import (
     standard_headers,
 )
 
-from figsync_eventstore import PostgresEventStore, create_pool
+from figsync_eventstore import PostgresEventStore
 from figsync_ingest.bootstrap import build
 from figsync_ingest.settings import IngestSettings
 from figsync_runtime import Resources
@@ -55,26 +54,10 @@ class Harness:
 HarnessFactory = Callable[..., Any]
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def ingest_pool(postgres_url: str, migrated_template: str) -> AsyncIterator[asyncpg.Pool]:
-    """One migrated database per test module: the tests use unique message ids and measure
-    appends as position deltas, so they share it (a database per test costs ~1 s each)."""
-    name = f"figsync_ingest_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(postgres_url)
-    try:
-        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {migrated_template}")
-    finally:
-        await admin.close()
-    pool = await create_pool(
-        urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}")), max_size=20
-    )
-    yield pool
-    await pool.close()
-    admin = await asyncpg.connect(postgres_url)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await admin.close()
+@pytest.fixture(scope="module")
+def ingest_pool(module_pool: asyncpg.Pool) -> asyncpg.Pool:
+    """One migrated database per test module (testkit's module_pool)."""
+    return module_pool
 
 
 @pytest_asyncio.fixture(loop_scope="session")
