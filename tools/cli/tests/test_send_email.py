@@ -47,3 +47,13 @@ def test_send_email_signs_and_posts_html_and_eml(spawn, tmp_path):
 
     wrong = send(str(eml), "--ingest", ingest.url, secret="whsec_d3Jvbmctc2VjcmV0LXZhbHVlLTEyMzQ=")
     assert wrong.returncode == 1 and "signature" in wrong.stdout
+
+
+def test_status_without_a_token_says_how_to_get_one(spawn):
+    projector = spawn("figsync_projector.main")
+    result = subprocess.run(
+        [sys.executable, "-m", "figsync_cli.main", "status", "some-job", "--api", projector.url],
+        capture_output=True, text=True, timeout=60, env={"PATH": ""},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "status.unauthorized: set FIGSYNC_API_TOKEN" in result.stderr

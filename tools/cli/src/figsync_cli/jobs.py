@@ -101,6 +101,13 @@ def job_status(args: argparse.Namespace) -> int:
     except httpx.HTTPError as error:
         print(f"status.api_unreachable: {args.api}: {error}", file=sys.stderr)
         return 2
+    if response.status_code in (401, 403):
+        print(
+            "status.unauthorized: set FIGSYNC_API_TOKEN to a token of the job's team "
+            "(`make dev` prints one; `figsync teams token TEAM` makes one)",
+            file=sys.stderr,
+        )
+        return 1
     if response.status_code != 200:
         print(f"status.{response.status_code}: {response.text[:500]}", file=sys.stderr)
         return 1
