@@ -24,9 +24,9 @@ sys.path.insert(0, str(HERE))
 
 from loop_bench import Row  # noqa: E402
 
-FIXTURE = (
-    Path(os.environ.get("FIGSYNC_FIXTURES", "/work/shared/fixtures")) / "email/figma-mention.html"
-)
+from figsync_sandbox.fixtures import figma_mention_email  # noqa: E402
+
+FIXTURE = figma_mention_email()
 FIGURES = ["overhead", "throughput", "notion", "ingest", "projector", "parse"]
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,8 +12,9 @@ import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-FIXTURES = Path(os.environ.get("FIGSYNC_FIXTURES", "/work/shared/fixtures"))
-FIGMA_SPEC = FIXTURES / "figma" / "openapi.yaml"
+from figsync_sandbox.fixtures import figma_openapi_spec, notion_cassettes
+
+FIGMA_SPEC = figma_openapi_spec()
 SPEC_URI = "urn:figma-openapi"
 
 
@@ -63,7 +62,7 @@ def validate_figma_response(method: str, path_template: str, response: httpx.Res
 def notion_recorded() -> dict[tuple[str, str], list[Any]]:
     """Recorded Notion answers by (method, path kind), e.g. ("POST", "pages")."""
     out: dict[tuple[str, str], list[Any]] = {}
-    for path in sorted((FIXTURES / "notion").glob("*.yaml")):
+    for path in notion_cassettes():
         for item in yaml.safe_load(path.read_text())["interactions"]:
             uri = item["request"]["uri"].split("api.notion.com/v1/", 1)[1]
             parts = uri.split("/")

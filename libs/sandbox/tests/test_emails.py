@@ -9,7 +9,6 @@ from html.parser import HTMLParser
 
 import httpx
 import pytest
-from sandbox_shapes import FIXTURES
 
 from figsync_sandbox import (
     DEFAULT_FILE_KEY,
@@ -20,8 +19,9 @@ from figsync_sandbox import (
     decode_upn,
     render_comment_email,
 )
+from figsync_sandbox.fixtures import figma_mention_email
 
-FIXTURE_EMAIL = FIXTURES / "email" / "figma-mention.html"
+FIXTURE_EMAIL = figma_mention_email()
 
 
 class Skeleton(HTMLParser):

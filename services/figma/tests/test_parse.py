@@ -3,7 +3,6 @@
 import email
 from email import policy
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,11 +12,11 @@ from figsync_figma.parse import EmailParseError, parse_email, parse_message
 from figsync_sandbox import DEFAULT_FILE_KEY, DEFAULT_ROOT_COMMENT_ID
 from figsync_sandbox.emails import comment_email_message, render_comment_email
 from figsync_sandbox.figma import FigmaState
+from figsync_sandbox.fixtures import figma_mention_email
 
 pytestmark = pytest.mark.unit
 
-FIXTURE = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "email"
-REAL = (FIXTURE / "figma-mention.html").read_text()
+REAL = figma_mention_email().read_text()
 
 
 def test_the_real_figma_email_parses_to_the_right_fields():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from email.message import EmailMessage
 from email.policy import SMTP
-from pathlib import Path
 
 import pytest
 from ingest_testing import standard_headers
@@ -13,11 +12,11 @@ from ingest_testing import standard_headers
 from figsync_contracts import EmailReceived, email_job_id
 from figsync_sandbox.emails import comment_email_message
 from figsync_sandbox.figma import DEFAULT_FILE_KEY, DEFAULT_ROOT_COMMENT_ID, FigmaState
+from figsync_sandbox.fixtures import figma_mention_email
 
 pytestmark = pytest.mark.integration
 
-FIXTURE = Path(__file__).resolve().parents[3].parent / "shared/fixtures/email/figma-mention.html"
-FIXTURE_HTML = FIXTURE.read_text("utf-8") if FIXTURE.exists() else "<p>Figma ✓ café</p>"
+FIXTURE_HTML = figma_mention_email().read_text("utf-8")
 PATH = "/v1/inbound/email/mime"
 
 

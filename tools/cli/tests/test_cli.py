@@ -46,10 +46,10 @@ def test_secret_key_prints_a_usable_key():
 
 def test_parse_email_prints_the_real_fixture_as_json():
     import json
-    from pathlib import Path
 
-    fixture = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "email"
-    result = figsync("parse-email", str(fixture / "figma-mention.html"))
+    from figsync_sandbox.fixtures import figma_mention_email
+
+    result = figsync("parse-email", str(figma_mention_email()))
     assert result.returncode == 0, result.stderr
     parsed = json.loads(result.stdout)
     assert (parsed["kind"], parsed["author"], parsed["mentions"]) == (

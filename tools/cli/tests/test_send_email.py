@@ -1,18 +1,18 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from figsync_sandbox import DEFAULT_FILE_KEY, DEFAULT_ROOT_COMMENT_ID
 from figsync_sandbox.emails import comment_email_message
 from figsync_sandbox.figma import FigmaState
+from figsync_sandbox.fixtures import figma_mention_email
 
 pytestmark = pytest.mark.integration
 
 SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLXNlbmQtZW1haWw="
-FIXTURE = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "email"
+FIXTURE = figma_mention_email().parent
 
 
 def send(*args: str, secret: str = SECRET) -> subprocess.CompletedProcess:

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from figsync_cli.jobs import DEV_EMAIL_WEBHOOK_SECRET
+from figsync_sandbox.fixtures import figma_mention_email
 
 SERVICES = [
     # name, module, port variable, default port
@@ -148,11 +149,12 @@ def run_dev(send_fixture: bool = False) -> int:
         print("\nfigsync is running — Ctrl-C stops everything", flush=True)
         for line in lines:
             print(f"  {line}", flush=True)
-        if FIXTURE_EMAIL.exists() and "figma" in sandboxed:
+        email = figma_mention_email()
+        if email.exists() and "figma" in sandboxed:
             ingest = f"http://127.0.0.1:{env.get('FIGSYNC_INGEST_PORT', 8000)}"
             print(
                 "\nSend the real Figma email (signed) and watch it become a Notion task and a "
-                f"Figma reply:\n  .venv/bin/figsync send-email {FIXTURE_EMAIL} --ingest {ingest} "
+                f"Figma reply:\n  .venv/bin/figsync send-email {_shown(email)} --ingest {ingest} "
                 f"--sender comments-{FIXTURE_FILE_KEY}@email.figma.com\n"
                 f"then: FIGSYNC_API_TOKEN={token} .venv/bin/figsync status <job id> "
                 f"--api http://127.0.0.1:{env.get('FIGSYNC_PROJECTOR_PORT', 8001)}\n",
@@ -218,9 +220,14 @@ def _sandbox_credentials(env: dict[str, str], sandboxed: list[str]) -> None:
     env.setdefault("FIGSYNC_SANDBOX_FIGMA_WEBHOOK_PASSCODE", env["FIGSYNC_FIGMA_WEBHOOK_PASSCODE"])
 
 
-FIXTURE_EMAIL = (
-    Path(__file__).resolve().parents[4].parent / "shared/fixtures/email/figma-mention.html"
-)
+def _shown(path: Path) -> str:
+    """A path as the reader would type it: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 FIXTURE_FILE_KEY = "UntitledFixtureFile0001"
 
 
