@@ -81,3 +81,32 @@ def test_dev_runs_the_whole_system_and_ctrl_c_stops_everything(tmp_path):
     assert "dev: stopped" in (tmp_path / "dev.log").read_text()
     time.sleep(0.5)
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.mark.unit
+def test_a_port_left_in_time_wait_by_a_previous_run_is_free_for_dev():
+    import socket
+
+    from figsync_cli.dev import _port
+
+    port = free_port()
+    # A previous run served traffic and closed first: its side of the connection sits in
+    # TIME_WAIT for up to a minute, although nothing listens any more.
+    server = socket.create_server(("127.0.0.1", port))
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = server.accept()
+    accepted.close()
+    client.recv(1)
+    client.close()
+    server.close()
+    states = subprocess.run(["ss", "-tan", f"sport = :{port}"], capture_output=True, text=True)
+    if states.returncode == 0:
+        assert "TIME-WAIT" in states.stdout, states.stdout
+
+    assert _port({"FIGSYNC_INGEST_PORT": str(port)}, "FIGSYNC_INGEST_PORT", 8000) == port
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        with pytest.raises(SystemExit, match="dev.port_in_use"):
+            _port({"FIGSYNC_INGEST_PORT": str(port)}, "FIGSYNC_INGEST_PORT", 8000)

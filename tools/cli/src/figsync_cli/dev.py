@@ -46,6 +46,9 @@ class Child:
 def _port(env: dict[str, str], variable: str, default: int) -> int:
     port = int(env.get(variable, default))
     with socket.socket() as probe:
+        # As the servers bind: a previous run's connections in TIME_WAIT don't make the port
+        # look taken (without this, every quick restart after traffic failed for a minute).
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
