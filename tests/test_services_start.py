@@ -22,7 +22,10 @@ def test_every_service_starts_and_serves_health_readiness_and_metrics(spawn):
         assert httpx.get(f"{process.url}/healthz").json() == {"status": "ok"}
         ready = httpx.get(f"{process.url}/readyz")
         assert ready.status_code == 200, process.name
-        assert ready.json()["checks"] == {"postgres": True, "nats": True}
+        expected = {"postgres": True, "nats": True, "tasks": True}
+        if process.module == "figsync_runtime.relay_main":
+            expected["relay"] = True
+        assert ready.json()["checks"] == expected
         assert "python_info" in httpx.get(f"{process.url}/metrics").text
     for process in processes:
         assert process.stop() == 0, f"{process.name} did not stop cleanly:\n{process.logs()}"

@@ -156,7 +156,7 @@ async def test_health_readiness_and_metrics_are_served(running):
     _, _, http = running
     assert (await http.get("/healthz")).json() == {"status": "ok"}
     ready = (await http.get("/readyz")).json()
-    assert ready["checks"] == {"postgres": True, "nats": True}
+    assert ready["checks"] == {"postgres": True, "nats": True, "tasks": True}
     metrics = (await http.get("/metrics")).text
     assert "figsync_step_duration_seconds" in metrics
 

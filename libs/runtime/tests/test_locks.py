@@ -8,7 +8,7 @@ import pytest
 from figsync_contracts import EmailReceived, ThreadResolved, new_envelope
 from figsync_eventstore import PostgresEventStore, create_pool
 from figsync_runtime import Step, StepContext, StepRunner
-from figsync_runtime.locks import PostgresStepLocks
+from figsync_runtime.locks import PostgresAttempts, PostgresStepLocks
 from figsync_runtime.steps import Ack, Redeliver
 
 pytestmark = pytest.mark.integration
@@ -63,17 +63,73 @@ async def test_a_delivery_overtaking_a_slow_attempt_waits_its_turn(database_url)
             await pool.close()
 
 
-async def test_a_lock_held_by_a_dead_connection_is_free_again(database_url):
+async def test_a_lease_left_by_a_killed_holder_is_free_once_it_expires(database_url):
     pool = await create_pool(database_url, max_size=2)
-    locks = PostgresStepLocks(pool)
     try:
+        # A replica took the lease and was SIGKILLed mid-step: nobody releases or renews it.
+        await pool.execute(
+            "INSERT INTO step_leases VALUES ('figma:job-1', 'dead', now() + interval '1 second')"
+        )
+        locks = PostgresStepLocks(pool, ttl_seconds=5)
+        async with locks.hold("figma:job-1") as held:
+            assert not held
+        await asyncio.sleep(1.2)
         async with locks.hold("figma:job-1") as held:
             assert held
-            other = await create_pool(database_url, max_size=1)
-            async with PostgresStepLocks(other).hold("figma:job-1") as also:
-                assert not also
-            await other.close()
-        async with locks.hold("figma:job-1") as again:
-            assert again
+            async with PostgresStepLocks(pool).hold("figma:job-1") as other:
+                assert not other
+        async with PostgresStepLocks(pool).hold("figma:job-1") as after_release:
+            assert after_release
     finally:
         await pool.close()
+
+
+async def test_a_held_lease_is_renewed_while_its_step_runs(database_url):
+    pool = await create_pool(database_url, max_size=2)
+    try:
+        locks = PostgresStepLocks(pool, ttl_seconds=0.9)
+        async with locks.hold("notion:job-2") as held:
+            assert held
+            await asyncio.sleep(2.0)  # more than twice the lease: only renewal keeps it
+            async with PostgresStepLocks(pool).hold("notion:job-2") as other:
+                assert not other
+    finally:
+        await pool.close()
+
+
+async def test_steps_in_flight_hold_no_connection_for_their_locks(database_url):
+    pool = await create_pool(database_url, min_size=1, max_size=2)
+    locks = PostgresStepLocks(pool)
+    inside = 0
+    most = 0
+
+    async def step(n: int) -> bool:
+        nonlocal inside, most
+        async with locks.hold(f"figma:job-{n}") as held:
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.5)  # a slow external call
+            inside -= 1
+            return held
+
+    try:
+        held = await asyncio.wait_for(asyncio.gather(*(step(n) for n in range(20))), 30)
+        assert all(held)
+        assert most == 20  # all twenty ran at once on a pool of two connections
+        assert pool.get_size() <= 2
+    finally:
+        await pool.close()
+
+
+async def test_failed_attempts_are_counted_across_replicas(database_url):
+    pools = [await create_pool(database_url, max_size=1) for _ in range(2)]
+    try:
+        first, second = (PostgresAttempts(p) for p in pools)
+        assert await first.count("figma:e1") == 0
+        assert await first.failed("figma:e1") == 1
+        assert await second.failed("figma:e1") == 2
+        assert await first.count("figma:e1") == 2
+        assert await second.count("figma:e2") == 0
+    finally:
+        for pool in pools:
+            await pool.close()

@@ -12,7 +12,14 @@ from figsync_contracts import (
     new_envelope,
 )
 from figsync_eventstore import InMemoryEventStore
-from figsync_runtime import PermanentError, RetryableError, Step, StepContext, StepRunner
+from figsync_runtime import (
+    PermanentError,
+    RetryableError,
+    Step,
+    StepContext,
+    StepRunner,
+    WaitError,
+)
 from figsync_runtime.steps import Ack, Redeliver, RetryPolicy
 
 pytestmark = pytest.mark.unit
@@ -203,3 +210,36 @@ async def test_an_idle_fetchs_bare_timeout_becomes_the_coded_one_faststream_expe
     for fetch in (bare, coded):
         with pytest.raises(nats.errors.TimeoutError):
             await coded_fetch_timeout(fetch)()
+
+
+async def test_waiting_on_a_rate_limit_is_never_an_attempt():
+    limited = WaitError("figma.rate_limited", "429, Retry-After 2", retry_after=2)
+    boom = RetryableError("figma.unavailable", "Figma answered 503")
+    handler = Script(*[limited] * 12, boom, boom, limited)
+    store, incoming, runner, _ = await setup(handler)  # max_attempts=3
+    decisions = [await runner.process(incoming, attempt=n) for n in range(1, 17)]
+    assert decisions[:12] == [Redeliver(2, "figma.rate_limited")] * 12
+    # Two real failures, then waiting again: still short of the third attempt that fails.
+    assert [d.code for d in decisions[12:15]] == ["figma.unavailable"] * 2 + ["figma.rate_limited"]
+    assert decisions[15] == Ack("handled")
+    assert await types(store) == ["email_received", "thread_resolved"]
+    assert handler.calls[-1].attempt == 3  # the handler saw its real attempt number
+
+
+async def test_a_long_wait_parks_the_job_instead_of_failing_it():
+    handler = Script(WaitError("figma.rate_limited", "429", retry_after=3 * 3600))
+    store, incoming, runner, _ = await setup(handler)
+    assert await runner.process(incoming, attempt=1) == Ack("deferred")
+    assert (await store.read_stream("job-1"))[-1].type == JobDeferred.type
+
+
+async def test_attempts_are_counted_per_trigger_not_per_delivery():
+    boom = RetryableError("figma.unavailable", "Figma answered 503")
+    handler = Script(boom, boom)
+    store, incoming, runner, _ = await setup(handler)
+    # The transport says tenth delivery (nine were lock or conflict waits): still attempt 1.
+    assert isinstance(await runner.process(incoming, attempt=10), Redeliver)
+    assert handler.calls[-1].attempt == 1
+    assert isinstance(await runner.process(incoming, attempt=11), Redeliver)
+    assert handler.calls[-1].attempt == 2
+    assert await runner.process(incoming, attempt=12) == Ack("handled")

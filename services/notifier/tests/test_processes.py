@@ -19,6 +19,8 @@ def notifier_env(sandbox_api, **extra: str) -> dict[str, str]:
         "FIGMA_API_TOKEN": sandbox_api.figma_token,
         "FIGSYNC_FIGMA_REQUESTS_PER_MINUTE": "6000",
         "FIGSYNC_RELAY_POLL_INTERVAL_SECONDS": "0.2",
+        # A killed notifier's step lease frees in seconds, not the production 15.
+        "FIGSYNC_STEP_LEASE_SECONDS": "5",
         **extra,
     }
 

@@ -33,6 +33,7 @@ async def test_killed_right_after_the_page_was_created_then_redelivered_gives_on
         "NOTION_API_KEY": sandbox_api.notion_token,
         "NOTION_DATABASE_ID": TASKS_DATABASE_ID,
         "FIGSYNC_ACK_WAIT_SECONDS": "2",
+        "FIGSYNC_STEP_LEASE_SECONDS": "5",  # the killed holder's lease frees in seconds
     }
     marker = tmp_path / "page-created"
     spawn("figsync_runtime.relay_main")

@@ -37,6 +37,15 @@ class MigrationError(RuntimeError):
     """An applied migration differs from the shipped one, or one failed."""
 
 
+async def missing_migrations(conn: asyncpg.Connection | asyncpg.Pool) -> list[int]:
+    """The shipped migrations this database has not applied yet (all of them on a new one)."""
+    shipped = [m.version for m in migrations()]
+    if await conn.fetchval("SELECT to_regclass('schema_migrations')") is None:
+        return shipped
+    applied = {row["version"] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+    return [version for version in shipped if version not in applied]
+
+
 async def migrate(dsn: str) -> list[int]:
     """Apply every migration not applied yet; returns the versions applied by this call."""
     conn = await asyncpg.connect(dsn)

@@ -1,6 +1,6 @@
 """figsync's service runtime: settings, logs, tracing, health, the step runner and its host."""
 
-from figsync_runtime.errors import PermanentError, RetryableError, StepError
+from figsync_runtime.errors import PermanentError, RetryableError, StepError, WaitError
 from figsync_runtime.service import Resources, Wiring, run, serve
 from figsync_runtime.settings import RuntimeSettings, SettingsError, load_settings
 from figsync_runtime.steps import Step, StepContext, StepRunner
@@ -15,6 +15,7 @@ __all__ = [
     "StepContext",
     "StepError",
     "StepRunner",
+    "WaitError",
     "Wiring",
     "load_settings",
     "run",

@@ -7,6 +7,7 @@ acknowledged by hand after the StepRunner decided: ack, or nak with a delay.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ from pydantic import ValidationError
 
 from figsync_contracts import Envelope
 from figsync_contracts.subjects import subject_filter
+from figsync_runtime.logs import adopt_logger
 from figsync_runtime.settings import RuntimeSettings
 from figsync_runtime.steps import Ack, StepRunner
 from figsync_runtime.tracing import context_from_headers
@@ -65,15 +67,18 @@ async def _keep_alive(msg: NatsMessage, every: float) -> None:
             log.warning("could not extend the ack deadline", error=str(error))
 
 
-def build_broker(nats_url: str, service: str) -> NatsBroker:
-    """A broker that reconnects forever (NATS restarts are routine, not fatal)."""
+def build_broker(nats_url: str, service: str, graceful_timeout: float = 10.0) -> NatsBroker:
+    """A broker that reconnects forever (NATS restarts are routine, not fatal). Its log lines go
+    to the root handler (configure_logging's renderer), not FastStream's own coloured handler:
+    without `logger=` it builds "faststream.access.nats" with a stdout handler at connect."""
     return NatsBroker(
         nats_url,
         name=f"figsync-{service}",
         allow_reconnect=True,
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
-        graceful_timeout=15,
+        graceful_timeout=graceful_timeout,
+        logger=adopt_logger("faststream.access.nats"),
         log_level=20,
     )
 
@@ -94,9 +99,14 @@ def consumer_config(runner: StepRunner, durable: str, settings: RuntimeSettings)
 
 
 def subscribe(
-    broker: NatsBroker, runner: StepRunner, settings: RuntimeSettings, durable: str
+    broker: NatsBroker,
+    runner: StepRunner,
+    settings: RuntimeSettings,
+    durable: str,
+    stopping: asyncio.Event | None = None,
 ) -> None:
-    """Attach the runner to the events stream through the service's durable consumer."""
+    """Attach the runner to the events stream through the service's durable consumer. Once
+    `stopping` is set, a message that has not started yet is given back at once (nak)."""
 
     @broker.subscriber(
         "",
@@ -110,6 +120,9 @@ def subscribe(
     )
     async def on_message(msg: NatsMessage) -> None:
         raw = msg.raw_message
+        if stopping is not None and stopping.is_set():
+            await msg.nack()
+            return
         try:
             envelope = Envelope.model_validate_json(raw.data)
         except ValidationError as error:
@@ -134,6 +147,13 @@ def subscribe(
             heartbeat = asyncio.create_task(_keep_alive(msg, settings.ack_wait_seconds / 3))
             try:
                 decision = await runner.process(envelope, attempt)
+            except asyncio.CancelledError:
+                # Shutdown outlasted the grace: hand the message to another replica now
+                # rather than after the ack wait. Idempotent steps make the repeat safe.
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.shield(msg.nack())
+                log.info("step cancelled at shutdown; message given back", subject=raw.subject)
+                raise
             finally:
                 heartbeat.cancel()
         if isinstance(decision, Ack):

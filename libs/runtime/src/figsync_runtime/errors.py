@@ -9,6 +9,7 @@ class StepError(Exception):
     """A step could not finish. `code` is stable (e.g. figma.comment_not_found)."""
 
     retryable = False
+    waiting = False
 
     def __init__(
         self,
@@ -29,6 +30,14 @@ class RetryableError(StepError):
     """Timeouts, 5xx, 429, 529, an open circuit: redelivered with growing delay."""
 
     retryable = True
+
+
+class WaitError(RetryableError):
+    """Not a failure but a reason to wait (a rate limit, an exhausted shared budget):
+    redelivered after `retry_after` (parked when that is long) and never counted as an
+    attempt, so waiting never brings a job closer to JobFailed."""
+
+    waiting = True
 
 
 class PermanentError(StepError):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from prometheus_client import Gauge
 from pydantic_settings import SettingsConfigDict
 
 from figsync_eventstore.relay import Relay, RelaySettings
+from figsync_runtime.metrics import RELAYED
 from figsync_runtime.service import Resources, Wiring, run
 from figsync_runtime.settings import RuntimeSettings, load_settings
 
@@ -30,7 +32,31 @@ async def build(resources: Resources) -> Wiring:
             poll_interval_seconds=settings.relay_poll_interval_seconds,
         ),
     )
-    return Wiring(tasks=[relay.run])
+    _export_metrics(relay)
+
+    async def relay_ready() -> bool:
+        return relay.ready()
+
+    return Wiring(tasks=[relay.run], checks={"relay": relay_ready})
+
+
+LAG = Gauge("figsync_relay_lag_events", "Store position minus published position.")
+PARKED = Gauge("figsync_relay_parked_events", "Events parked as unpublishable, not re-driven.")
+LEADER = Gauge("figsync_relay_is_leader", "1 while this relay publishes, 0 on standby.")
+
+
+def _export_metrics(relay: Relay) -> None:
+    LAG.set_function(lambda: relay.lag)
+    PARKED.set_function(lambda: relay.parked)
+    LEADER.set_function(lambda: int(relay.is_leader))
+    counted = 0
+
+    async def count_published(_: int) -> None:
+        nonlocal counted
+        RELAYED.inc(relay.published - counted)
+        counted = relay.published
+
+    relay.on_published = count_published
 
 
 def main() -> None:

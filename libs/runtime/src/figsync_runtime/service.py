@@ -18,13 +18,19 @@ from starlette.applications import Starlette
 from figsync_eventstore import PostgresEventStore, create_pool
 from figsync_eventstore.jetstream import ensure_stream
 from figsync_runtime.consumer import build_broker, subscribe
-from figsync_runtime.http import add_health_routes
-from figsync_runtime.locks import PostgresStepLocks
+from figsync_runtime.http import Check, add_health_routes
+from figsync_runtime.locks import PostgresAttempts, PostgresStepLocks
 from figsync_runtime.logs import configure_logging, register_secret
 from figsync_runtime.resumer import run_resumer
 from figsync_runtime.secrets import DEVELOPMENT_KEY, SecretBox
 from figsync_runtime.settings import RuntimeSettings, SettingsError
 from figsync_runtime.steps import RetryPolicy, Step, StepRunner
+from figsync_runtime.supervision import (
+    BackgroundTask,
+    Supervisor,
+    starting_health_server,
+    wait_for_schema,
+)
 from figsync_runtime.teams import TeamRepository
 from figsync_runtime.tracing import configure_tracing
 
@@ -44,17 +50,16 @@ class Resources:
     teams: TeamRepository
 
 
-BackgroundTask = Callable[[asyncio.Event], Awaitable[None]]
-
-
 @dataclass
 class Wiring:
-    """What a service runs: its steps, its HTTP app (health routes are added), its loops."""
+    """What a service runs: its steps, its HTTP app (health routes are added), its loops
+    (supervised: restarted if they die), and readiness checks of its own."""
 
     steps: Sequence[Step] = ()
     app: Starlette | None = None
     tasks: Sequence[BackgroundTask] = ()
     on_stop: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    checks: dict[str, Check] = field(default_factory=dict)
 
 
 def secret_box(settings: RuntimeSettings) -> SecretBox:
@@ -94,26 +99,40 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
 
-    pool = await create_pool(database_url, max_size=10)
-    broker = build_broker(nats_url, name)
+    # Started before `figsync migrate` (every pod applied at once): wait for the schema,
+    # alive but not ready, instead of failing in ways that need a manual restart.
+    async with starting_health_server(settings.http_host, settings.http_port):
+        await wait_for_schema(database_url, stop)
+    if stop.is_set():
+        return
+
+    pool = await create_pool(database_url, min_size=1, max_size=settings.db_pool_max_size)
+    broker = build_broker(nats_url, name, graceful_timeout=settings.shutdown_grace_seconds)
     await broker.connect()
+    fits = broker.connection.max_payload - 64 * 1024  # room for headers
+    if settings.max_event_bytes > fits:
+        log.warning("max_event_bytes lowered to fit the NATS server's max_payload",
+                    configured=settings.max_event_bytes, effective=fits)  # fmt: skip
+        settings.max_event_bytes = fits
     await ensure_stream(broker.connection.jetstream(), settings.stream())
     store = PostgresEventStore(pool)
     teams = TeamRepository(store, secret_box(settings))
     resources = Resources(name, settings, pool, store, broker, stop, teams)
     wiring = await build(resources)
 
-    lock_pool = None
-    if wiring.steps:
-        # Each message in flight may hold one connection for its step lock.
-        workers = settings.consumer_max_workers * len(wiring.steps)
-        lock_pool = await create_pool(database_url, min_size=0, max_size=workers + 2)
-        wiring.on_stop = [*wiring.on_stop, lock_pool.close]
+    # Step locks are leases in the pool's tables: no connection is held while a step runs.
+    locks = PostgresStepLocks(pool, ttl_seconds=settings.step_lease_seconds)
+    attempts = PostgresAttempts(pool)
     for step in wiring.steps:
         runner = StepRunner(
-            step, resources.store, retry_policy(settings), locks=PostgresStepLocks(lock_pool)
+            step,
+            resources.store,
+            retry_policy(settings),
+            locks=locks,
+            attempts=attempts,
+            max_event_bytes=settings.max_event_bytes,
         )
-        subscribe(broker, runner, settings, durable=f"figsync-{step.name}")
+        subscribe(broker, runner, settings, durable=f"figsync-{step.name}", stopping=stop)
     await broker.start()
 
     async def database_ready() -> bool:
@@ -122,18 +141,24 @@ async def serve(
     async def nats_ready() -> bool:
         return broker.connection.is_connected
 
+    supervisor = Supervisor(stop)
+
+    async def tasks_ready() -> bool:
+        return supervisor.ready()
+
     app = add_health_routes(
-        wiring.app or Starlette(), {"postgres": database_ready, "nats": nats_ready}
+        wiring.app or Starlette(),
+        {"postgres": database_ready, "nats": nats_ready, "tasks": tasks_ready, **wiring.checks},
     )
     server = uvicorn.Server(
         uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_config=None,
                        access_log=False, lifespan="on")
     )  # fmt: skip
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    loops = [asyncio.create_task(task(stop)) for task in wiring.tasks]
-    loops += [
-        asyncio.create_task(run_resumer(resources.store, step.name, stop)) for step in wiring.steps
-    ]
+    for task in wiring.tasks:
+        supervisor.start(getattr(task, "__qualname__", repr(task)), task)
+    for step in wiring.steps:
+        supervisor.start(f"resumer:{step.name}", _resumer(resources.store, step.name))
     http = asyncio.create_task(server.serve())
     log.info("service started", http=f"http://{settings.http_host}:{settings.http_port}")
     try:
@@ -141,14 +166,22 @@ async def serve(
     finally:
         log.info("service stopping")
         server.should_exit = True
+        # Stops fetching, lets in-flight steps finish within the grace, then cancels the
+        # rest, which give their messages back (nak) for another replica.
         await broker.stop()
-        for task in loops:
-            task.cancel()
-        await asyncio.gather(http, *loops, return_exceptions=True)
+        await supervisor.cancel()
+        await asyncio.gather(http, return_exceptions=True)
         for hook in wiring.on_stop:
             await hook()
         await pool.close()
         provider.shutdown()
+
+
+def _resumer(store: PostgresEventStore, step: str) -> BackgroundTask:
+    async def resumer(stop: asyncio.Event) -> None:
+        await run_resumer(store, step, stop)
+
+    return resumer
 
 
 def run(

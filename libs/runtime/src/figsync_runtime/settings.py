@@ -47,6 +47,20 @@ class RuntimeSettings(BaseSettings):
     consumer_max_workers: int = 16
     defer_threshold_seconds: float = 600.0
 
+    # Postgres connections this process opens at most (see docs/deploy.md for the budget of
+    # a whole layout). Step locks are leases in a table, so they need none of their own.
+    db_pool_max_size: int = 4
+    # The largest event (as published) a process appends. NATS refuses messages over its
+    # max_payload (1 MiB by default), so larger ones are refused where they are made: a 413
+    # at the ingest, JobFailed event.too_large in a step. Lowered to fit the server's limit.
+    max_event_bytes: int = 900_000
+    # A step's lease lives this long unless renewed (every third of it while the step runs);
+    # a holder killed mid-step frees it after at most this long.
+    step_lease_seconds: float = 15.0
+    # On SIGTERM: stop fetching, let in-flight steps finish this long, then give the rest
+    # back (nak). Well under Kubernetes' default 30 s terminationGracePeriodSeconds.
+    shutdown_grace_seconds: float = 10.0
+
     @property
     def is_development(self) -> bool:
         return self.environment == "development"

@@ -29,7 +29,7 @@ from figsync_contracts import (
     new_envelope,
 )
 from figsync_eventstore import Appended, Conflict, EventStore, RecordedEvent
-from figsync_runtime.errors import RetryableError, StepError
+from figsync_runtime.errors import PermanentError, RetryableError, StepError
 from figsync_runtime.metrics import MESSAGES, STEP_SECONDS
 from figsync_runtime.tracing import context_from_traceparent, current_traceparent
 
@@ -47,6 +47,28 @@ class StepLocks(Protocol):
     """Mutual exclusion per key across processes (the Postgres one: figsync_runtime.locks)."""
 
     def hold(self, key: str) -> AbstractAsyncContextManager[bool]: ...
+
+
+class Attempts(Protocol):
+    """Failed attempts per step and trigger, across replicas (Postgres: figsync_runtime.locks)."""
+
+    async def failed(self, key: str) -> int: ...
+
+    async def count(self, key: str) -> int: ...
+
+
+class MemoryAttempts:
+    """For a single process: failures counted in a dict."""
+
+    def __init__(self) -> None:
+        self.failures: dict[str, int] = {}
+
+    async def failed(self, key: str) -> int:
+        self.failures[key] = self.failures.get(key, 0) + 1
+        return self.failures[key]
+
+    async def count(self, key: str) -> int:
+        return self.failures.get(key, 0)
 
 
 class NoLocks:
@@ -98,6 +120,7 @@ class StepContext:
     store: EventStore
     attempt: int
     clock: Clock
+    max_event_bytes: int = 900_000
 
     @property
     def job_id(self) -> str:
@@ -138,6 +161,14 @@ class StepContext:
             )
             for e in events
         ]
+        for envelope in envelopes:
+            size = len(envelope.model_dump_json().encode())
+            if size > self.max_event_bytes:
+                raise PermanentError(
+                    "event.too_large",
+                    f"{envelope.type} would be {size} bytes, more than the {self.max_event_bytes} "
+                    "the transport carries (FIGSYNC_MAX_EVENT_BYTES, within NATS max_payload)",
+                )
         outcome = await self.store.append(self.job_id, envelopes, expected_version=self._version)
         if isinstance(outcome, Conflict):
             raise RetryableError(
@@ -218,13 +249,17 @@ class StepRunner:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Clock = field(default_factory=SystemClock)
     locks: StepLocks = field(default_factory=lambda: NoLocks())
+    attempts: Attempts = field(default_factory=MemoryAttempts)
+    max_event_bytes: int = 900_000
 
     @property
     def subscribed_types(self) -> set[str]:
         return self.step.input_types | set(RE_DRIVERS)
 
     async def process(self, delivered: Envelope, attempt: int) -> Decision:
-        """Handle one delivery of `delivered` (attempt counts from 1)."""
+        """Handle one delivery of `delivered` (`attempt`: the transport's delivery count, from
+        1). The attempt a handler sees counts only real failures: a delivery that waited for
+        a lock, a concurrent append or a rate limit is not one."""
         started = time.perf_counter()
         structlog.contextvars.bind_contextvars(job_id=delivered.subject, step=self.step.name)
         try:
@@ -255,7 +290,7 @@ class StepRunner:
                 return Redeliver(self.policy.base_delay, "step.busy")
             return await self._process_held(delivered, attempt)
 
-    async def _process_held(self, delivered: Envelope, attempt: int) -> Decision:
+    async def _process_held(self, delivered: Envelope, delivery: int) -> Decision:
         history = await self.store.read_stream(delivered.subject)
         found = self._input_for(delivered, history)
         if found is None:
@@ -266,6 +301,8 @@ class StepRunner:
             for e in history
         ):
             return Ack("already done")
+        # The first delivery of a trigger has failed nowhere yet: no query needed.
+        attempt = 1 + (await self.attempts.count(self._attempt_key(trigger)) if delivery > 1 else 0)
         context = StepContext(
             step=self.step.name,
             source=self.step.source or f"/services/{self.step.name}",
@@ -275,6 +312,7 @@ class StepRunner:
             store=self.store,
             attempt=attempt,
             clock=self.clock,
+            max_event_bytes=self.max_event_bytes,
         )
         try:
             await self.step.handle(context)
@@ -311,7 +349,12 @@ class StepRunner:
                 return recorded.data.get("step")
         return None
 
+    def _attempt_key(self, trigger: Envelope) -> str:
+        return f"{self.step.name}:{trigger.id}"
+
     async def _on_error(self, context: StepContext, error: StepError, attempt: int) -> Decision:
+        if error.retryable and error.code != "store.conflict" and not error.waiting:
+            attempt = await self.attempts.failed(self._attempt_key(context.trigger))
         log.warning(
             "step failed",
             code=error.code,
@@ -319,14 +362,12 @@ class StepRunner:
             attempt=attempt,
             retryable=error.retryable,
         )
-        if error.retryable and error.code == "store.conflict":
-            return Redeliver(self.policy.delay(1, None), error.code)
+        if error.retryable and (error.code == "store.conflict" or error.waiting):
+            if (error.retry_after or 0) >= self.policy.defer_threshold:
+                return await self._defer(context, error, attempt)
+            return Redeliver(self.policy.delay(1, error.retry_after), error.code)
         if error.retryable and (error.retry_after or 0) >= self.policy.defer_threshold:
-            until = self.clock.now() + timedelta(seconds=error.retry_after or 0)
-            deferred = JobDeferred(
-                step=self.step.name, code=error.code, until=until, attempts=attempt
-            )
-            return await self._terminal(context, deferred, Ack("deferred"))
+            return await self._defer(context, error, attempt)
         if error.retryable and attempt < self.policy.max_attempts:
             return Redeliver(self.policy.delay(attempt, error.retry_after), error.code)
         return await self._terminal(
@@ -341,6 +382,11 @@ class StepRunner:
             ),
             Ack("failed"),
         )
+
+    async def _defer(self, context: StepContext, error: StepError, attempt: int) -> Decision:
+        until = self.clock.now() + timedelta(seconds=error.retry_after or 0)
+        deferred = JobDeferred(step=self.step.name, code=error.code, until=until, attempts=attempt)
+        return await self._terminal(context, deferred, Ack("deferred"))
 
     async def _terminal(self, context: StepContext, event: Event, done: Ack) -> Decision:
         try:

@@ -70,10 +70,18 @@ class EmbeddedPostgres:
 
     system_user = "embedded_postgres"
 
-    def __init__(self, base_dir: Path | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        base_dir: Path | None = None,
+        port: int | None = None,
+        settings: dict[str, str] | None = None,
+    ) -> None:
         self._own_dir = base_dir is None
         self.base_dir = Path(base_dir or tempfile.mkdtemp(prefix="figsync-pg-"))
         self.data_dir = self.base_dir / "data"
+        # Server settings (`-c name=value`) over the suite's defaults, e.g. a production-like
+        # {"max_connections": "100"}.
+        self.settings = {"max_connections": "300", "shared_buffers": "128MB", **(settings or {})}
         self.port = port or free_port()
         self.process: subprocess.Popen | None = None
         self._user: str | None = None
@@ -128,7 +136,7 @@ class EmbeddedPostgres:
              "-c", "fsync=off", "-c", "full_page_writes=off",
              # fsync off is safe against process crashes (the OS keeps the writes); a
              # committed transaction survives a SIGKILL of the server.
-             "-c", "max_connections=300", "-c", "shared_buffers=128MB"],
+             *[arg for name, value in self.settings.items() for arg in ("-c", f"{name}={value}")]],
             stdout=log, stderr=subprocess.STDOUT, user=self._user, start_new_session=True,
             preexec_fn=_die_with_parent,
         )  # fmt: skip

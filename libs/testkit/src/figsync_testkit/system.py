@@ -155,6 +155,7 @@ def system_env(sandbox: Any, otlp_url: str) -> dict[str, str]:
         "FIGSYNC_NOTION_REQUESTS_PER_SECOND": "1000",
         "FIGSYNC_RETRY_BASE_DELAY_SECONDS": "0.2",
         "FIGSYNC_ACK_WAIT_SECONDS": "5",
+        "FIGSYNC_STEP_LEASE_SECONDS": "5",
         "FIGSYNC_RELAY_POLL_INTERVAL_SECONDS": "0.2",
         "FIGSYNC_LINKS_TEST_INSECURE_HOSTS": sandbox.figma_url.removeprefix("http://"),
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_url,

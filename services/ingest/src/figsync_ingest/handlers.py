@@ -21,6 +21,7 @@ from figsync_contracts import (
 from figsync_eventstore import Appended, EventStore
 from figsync_ingest import forwarding
 from figsync_ingest.emails import InboundEmail
+from figsync_ingest.errors import Rejected
 from figsync_ingest.limits import TokenBuckets
 from figsync_ingest.ports import DeliveryLog, ForwardingLog, TeamDirectory
 from figsync_ingest.settings import IngestSettings
@@ -71,6 +72,15 @@ async def _append(ingest: Ingest, team: str, job_id: str, event: Event) -> Outco
     envelope = new_envelope(
         event, stream_id=job_id, team=team, source=SOURCE, traceparent=current_traceparent()
     )
+    size = len(envelope.model_dump_json().encode())
+    if size > ingest.settings.max_event_bytes:
+        raise Rejected(
+            413,
+            "ingest.event_too_large",
+            f"this message makes a {size}-byte event, more than the {ingest.settings.max_event_bytes} "
+            "bytes figsync carries (FIGSYNC_MAX_EVENT_BYTES, bounded by the NATS server's "
+            "max_payload); a Figma notification is about 50 kB, so this is not one as sent",
+        )
     outcome = await ingest.store.append(job_id, [envelope], expected_version=0)
     # A Conflict (or the same event id) means this job's first event is already stored.
     status = "accepted" if isinstance(outcome, Appended) else "duplicate"

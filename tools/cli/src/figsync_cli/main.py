@@ -21,11 +21,44 @@ def _migrate(_: argparse.Namespace) -> int:
     return 0
 
 
-def _relay(_: argparse.Namespace) -> int:
-    from figsync_runtime.relay_main import main
+def _relay(args: argparse.Namespace) -> int:
+    if args.action == "run":
+        from figsync_runtime.relay_main import main
 
-    main()
-    return 0
+        main()
+        return 0
+    return asyncio.run(_relay_parked(args))
+
+
+async def _relay_parked(args: argparse.Namespace) -> int:
+    """List the events the relay parked, or publish them again (`redrive`)."""
+    import nats
+
+    from figsync_eventstore import create_pool
+    from figsync_eventstore.relay import parked_events, redrive_parked
+    from figsync_runtime import RuntimeSettings, load_settings
+
+    settings = load_settings(RuntimeSettings)
+    database_url, nats_url = settings.require_urls()
+    pool = await create_pool(database_url, max_size=2)
+    try:
+        if args.action == "parked":
+            for parked in await parked_events(pool):
+                print(f"{parked.position}\t{parked.type}\t{parked.stream_id}\t{parked.code}: "
+                      f"{parked.error}")  # fmt: skip
+            return 0
+        nc = await nats.connect(nats_url)
+        try:
+            outcomes = await redrive_parked(pool, nc, settings.stream(), args.position or None)
+        finally:
+            await nc.close()
+    finally:
+        await pool.close()
+    for position, outcome in outcomes.items():
+        print(f"{position}\t{outcome}")
+    if not outcomes:
+        print("no parked events" + (" at those positions" if args.position else ""))
+    return 0 if all(o == "published" for o in outcomes.values()) else 1
 
 
 def _dev(args: argparse.Namespace) -> int:
@@ -87,7 +120,12 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="figsync", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
-    commands.add_parser("relay", help="run the store-to-NATS relay").set_defaults(func=_relay)
+    relay = commands.add_parser(
+        "relay", help="run the store-to-NATS relay; list or re-drive the events it parked"
+    )
+    relay.add_argument("action", nargs="?", choices=["run", "parked", "redrive"], default="run")
+    relay.add_argument("--position", type=int, action="append", help="only this parked event")
+    relay.set_defaults(func=_relay)
     dev = commands.add_parser("dev", help="run the whole system locally")
     dev.add_argument("--send-fixture", action="store_true", help=argparse.SUPPRESS)
     dev.set_defaults(func=_dev)
