@@ -30,6 +30,13 @@ SERVICES = [
     ("notifier", "figsync_notifier.main", "FIGSYNC_NOTIFIER_PORT", 8014),
     ("projector", "figsync_projector.main", "FIGSYNC_PROJECTOR_PORT", 8001),
 ]
+# `FIGSYNC_DEV_REPLICAS=N`: N of each consumer service and two relays (one leads, one stands
+# by); ingest and projector own the well-known ports and stay single. Replica i (from 2)
+# listens on its service's port + 100·(i-1): figma#2 on 8111.
+REPLICATED = {"figma", "summarizer", "notion", "notifier"}
+MAX_RELAYS = 2
+MAX_REPLICAS = 8
+REPLICA_PORT_STEP = 100
 SANDBOX_PORTS = {
     "FIGSYNC_SANDBOX_FIGMA_PORT": 8101,
     "FIGSYNC_SANDBOX_NOTION_PORT": 8102,
@@ -43,17 +50,63 @@ class Child:
     process: subprocess.Popen
 
 
-def _port(env: dict[str, str], variable: str, default: int) -> int:
-    port = int(env.get(variable, default))
+@dataclass(frozen=True)
+class Instance:
+    """One process of a service: `figma`, or replica `figma#2` on the port + `offset`."""
+
+    name: str
+    module: str
+    variable: str
+    default: int
+    offset: int = 0
+
+
+def _replicas(env: dict[str, str]) -> int:
+    raw = env.get("FIGSYNC_DEV_REPLICAS", "").strip() or "1"
+    replicas = int(raw) if raw.isdecimal() else 0
+    if not 1 <= replicas <= MAX_REPLICAS:
+        raise SystemExit(
+            f"dev.bad_replicas: FIGSYNC_DEV_REPLICAS={raw!r} must be a whole number from 1 to "
+            f"{MAX_REPLICAS} (how many of each consumer service make dev starts; default 1)"
+        )
+    return replicas
+
+
+def _count(name: str, replicas: int) -> int:
+    if name == "relay":
+        return min(replicas, MAX_RELAYS)
+    return replicas if name in REPLICATED else 1
+
+
+def _instances(replicas: int) -> list[list[Instance]]:
+    """Every service's processes, one group per service, in start order."""
+    return [
+        [
+            Instance(
+                f"{name}#{i}" if i > 1 else name,
+                module,
+                variable,
+                default,
+                REPLICA_PORT_STEP * (i - 1),
+            )  # fmt: skip
+            for i in range(1, _count(name, replicas) + 1)
+        ]
+        for name, module, variable, default in SERVICES
+    ]
+
+
+def _port(env: dict[str, str], variable: str, default: int, offset: int = 0) -> int:
+    port = int(env.get(variable, default)) + offset
+    moved = f" ({variable} + {offset})" if offset else ""
     with socket.socket() as probe:
         # As the servers bind: a previous run's connections in TIME_WAIT don't make the port
         # look taken (without this, every quick restart after traffic failed for a minute).
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
-        except OSError:
+        except (OSError, OverflowError):
             raise SystemExit(
-                f"dev.port_in_use: port {port} is taken; set {variable} to a free port"
+                f"dev.port_in_use: port {port}{moved} is taken; set {variable} to a free port"
             ) from None
     return port
 
@@ -70,6 +123,33 @@ def _start(name: str, argv: list[str], env: dict[str, str], width: int) -> Child
     )
     threading.Thread(target=_pump, args=(name, process.stdout, width), daemon=True).start()
     return Child(name, process)
+
+
+def _start_service(instance: Instance, env: dict[str, str], width: int) -> tuple[Child, int]:
+    port = _port(env, instance.variable, instance.default, instance.offset)
+    child_env = {**env, "FIGSYNC_HTTP_PORT": str(port)}
+    return _start(instance.name, [sys.executable, "-m", instance.module], child_env, width), port
+
+
+def _start_services(
+    env: dict[str, str], children: list[Child], width: int, replicas: int, token: str
+) -> list[str]:
+    """Start each service's replicas together, await them ready before the next service;
+    returns the lines saying where each listens."""
+    lines = []
+    for group in _instances(replicas):
+        started = []
+        for instance in group:
+            child, port = _start_service(instance, env, width)
+            children.append(child)
+            started.append((child, port))
+        for child, port in started:
+            _wait_ready(f"http://127.0.0.1:{port}/readyz", child)
+            if child.name == "projector":
+                lines.append(f"dashboard: http://127.0.0.1:{port} (sign in with {token})")
+            else:
+                lines.append(f"{child.name}: http://127.0.0.1:{port}")
+    return lines
 
 
 def _wait_ready(url: str, child: Child, timeout: float = 60) -> None:
@@ -91,11 +171,12 @@ def run_dev(send_fixture: bool = False) -> int:
     from figsync_testkit.embedded import EmbeddedNats, EmbeddedPostgres
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "FIGSYNC_LOG_FORMAT": "console"}
+    replicas = _replicas(env)
     env.setdefault("FIGSYNC_ENVIRONMENT", "development")
     env.setdefault("FIGSYNC_TRACKED_MENTIONS", "@testfigma,@Anna Smith")
     children: list[Child] = []
     postgres = nats = None
-    width = 10
+    width = max(10, *(len(i.name) for group in _instances(replicas) for i in group))
     stopping = False
 
     def stop(*_: object) -> None:
@@ -138,16 +219,10 @@ def run_dev(send_fixture: bool = False) -> int:
             _seed_fixture_comment(f"http://127.0.0.1:{ports['FIGSYNC_SANDBOX_FIGMA_PORT']}")
         token = asyncio.run(_ensure_default_team(env))
 
-        for name, module, variable, default in SERVICES:
-            port = _port(env, variable, default)
-            child_env = {**env, "FIGSYNC_HTTP_PORT": str(port)}
-            child = _start(name, [sys.executable, "-m", module], child_env, width)
-            children.append(child)
-            _wait_ready(f"http://127.0.0.1:{port}/readyz", child)
-            if name == "projector":
-                lines.append(f"dashboard: http://127.0.0.1:{port} (sign in with {token})")
-            else:
-                lines.append(f"{name}: http://127.0.0.1:{port}")
+        lines += _start_services(env, children, width, replicas, token)
+        if replicas > 1:
+            relays = _count("relay", replicas)
+            lines.append(f"replicas: {replicas} of each consumer service, {relays} relays")
 
         print("\nfigsync is running — Ctrl-C stops everything", flush=True)
         for line in lines:
