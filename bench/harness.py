@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import tempfile
 import time
 import uuid
@@ -175,3 +176,17 @@ def sandbox_processes(emails: int, tag: str) -> Iterator[tuple[Any, list[bytes]]
         for child in started:
             child.terminate()
             child.wait(10)
+
+
+@contextlib.contextmanager
+def database_server() -> Iterator[str]:
+    """FIGSYNC_DATABASE_URL's server, or an embedded Postgres for this run."""
+    url = os.environ.get("FIGSYNC_DATABASE_URL")
+    if url:
+        yield url
+        return
+    server = EmbeddedPostgres().start()
+    try:
+        yield server.url
+    finally:
+        server.close()

@@ -421,3 +421,141 @@ async def notion_pacing(servers: Servers, tasks: int, limit: float = 3.0) -> lis
                 "≥ 95 % of limit, 0 × 429",
                 f"{request_rate:.2f} req/s ({request_rate / limit:.0%}), {limited} × 429",
                 ok, notes)]  # fmt: skip
+
+
+# -- scale out: one shared Figma budget under a same-file burst ------------------------------
+
+
+async def _seed_one_file(mirror, figma_url: str, key: str, texts: list[str]) -> list[bytes]:
+    """Seed `texts` as comments on one new file of the sandbox Figma served by another process
+    (its control API), and render their notification emails here from `mirror`, a local
+    FigmaState given the same calls in the same order (ids and times then agree: checked)."""
+    mirror.add_file(key, f"Bench file {key}")
+    bodies = []
+    async with httpx.AsyncClient(base_url=figma_url, timeout=30) as http:
+        answer = await http.post("/_sandbox/files", json={"key": key, "name": f"Bench file {key}"})
+        answer.raise_for_status()
+        for text in texts:
+            answer = await http.post(f"/_sandbox/files/{key}/comments",
+                                     json={"message": text, "emit": False})  # fmt: skip
+            answer.raise_for_status()
+            comment = mirror.add_comment(key, text, emit=False)
+            if answer.json()["id"] != comment.id:
+                raise RuntimeError(f"the sandbox process gave comment id {answer.json()['id']}, "
+                                   f"the local copy {comment.id}: their states differ")  # fmt: skip
+            bodies.append(comment_email_message(mirror, key, comment.id).as_bytes())
+    return bodies
+
+
+async def _figma_control(figma_url: str, method: str, path: str, **kw) -> dict:
+    async with httpx.AsyncClient(base_url=figma_url, timeout=30) as http:
+        answer = await http.request(method, f"/_sandbox{path}", **kw)
+        answer.raise_for_status()
+        return answer.json()
+
+
+async def scale_out(servers: Servers, jobs: int, replicas: int = 3) -> list[Row]:
+    """A burst of `jobs` notification emails on ONE Figma file, sent as fast as the ingest
+    takes them, against a sandbox Figma (a process of its own) enforcing the Tier-2 limit of
+    an Enterprise plan's Full seat (100/min), with `replicas` of the figma and notifier
+    services (the two that call Figma) drawing on the token's one shared budget. Figma calls
+    per job, the share of the limit used while busy, and the wall time against the bound the
+    limit sets."""
+    from figsync_clients.figma import PACE, tier2_per_minute
+    from figsync_sandbox.figma import FigmaState
+
+    plan, seat = "enterprise", "full"
+    limit = tier2_per_minute(plan, seat)
+    env = {
+        "FIGSYNC_FIGMA_REQUESTS_PER_MINUTE": "",  # no override: the plan's limit
+        "FIGSYNC_FIGMA_PLAN": plan,
+        "FIGSYNC_FIGMA_SEAT": seat,
+        # Figma's is the one budget measured: the summarizer's Anthropic pacing (50/min by
+        # default, below Figma's 100) would pace the burst instead; the sandbox has no limit.
+        "FIGSYNC_ANTHROPIC_REQUESTS_PER_MINUTE": "100000",
+        # The burst would measure the ingest's abuse limits (20/s per address, 50/s per team).
+        "FIGSYNC_RATE_PER_SOURCE": "0",
+        "FIGSYNC_RATE_PER_TEAM": "0",
+    }
+    texts = [f"@Anna Smith please check item {n} of the spacing" for n in range(jobs)]
+    with sandbox_processes(0, "S") as (sandbox, _):
+        url = sandbox.figma_url
+        mirror = FigmaState()  # as fresh as the sandbox process's
+        warm = await _seed_one_file(mirror, url, "BenchSWarmUp0000Key", [texts[0]])
+        bodies = await _seed_one_file(mirror, url, "BenchSBurst00000Key", texts)
+        async with running_system(servers, sandbox=sandbox, **env) as run:
+            system, tail = run.system, Tail(run.pool)
+            for name in ("figma", "notifier"):
+                for replica in range(2, replicas + 1):
+                    system.processes[f"{name}#{replica}"] = await asyncio.to_thread(
+                        run.spawn, f"figsync_{name}.main")  # fmt: skip
+            # One job first (another file): connections, the token's user (cached for an
+            # hour, shared), plans. Then the limit, fresh windows, and an idle budget.
+            await tail.wait(list(await send_fast(system, warm, 1)), 60)
+            await _figma_control(url, "POST", "/config",
+                                 json={"tier2_per_minute": limit, "tier3_per_minute": limit})  # fmt: skip
+            await _figma_control(url, "DELETE", "/requests")
+            await asyncio.sleep(60 / (limit * PACE) + 0.5)
+            sent = await send_fast(system, bodies, 16)
+            await tail.wait(list(sent), 60 + jobs * 60 / limit * 2)
+            requests = (await _figma_control(url, "GET", "/requests"))["requests"]
+            refused = sum(p.logs().count("figma.budget_exhausted")
+                          for n, p in system.processes.items() if n.startswith("notifier"))  # fmt: skip
+    return _scale_out_rows(jobs, replicas, limit, sent, tail, requests, refused)
+
+
+def _scale_out_rows(jobs, replicas, limit, sent, tail, requests, refused) -> list[Row]:
+    from figsync_clients.figma import PACE
+
+    names = ("Figma calls per job, same-file burst", "achieved share of the Figma budget",
+             "burst wall time against the budget's bound")  # fmt: skip
+    targets = ("≤ 1.2", "≥ 90 %", "≤ 1.15 ×")
+    calls = sorted((r for r in requests if r["path"].startswith("/v1/")), key=lambda r: r["time"])
+    confirmed = [tail.seen[j]["confirmation_posted"] for j in sent
+                 if "confirmation_posted" in tail.seen.get(j, {})]  # fmt: skip
+    if len(calls) < 2 or not confirmed:
+        note = f"{len(confirmed)}/{jobs} confirmed, {len(calls)} Figma calls"
+        return [Row(n, t, "-", False, [note]) for n, t in zip(names, targets, strict=True)]
+    kinds: dict[str, int] = {}
+    for r in calls:
+        kind = f"{r['method']} {'comments' if r['path'].endswith('/comments') else r['path']}"
+        kind += " (429)" if r["status"] == 429 else ""
+        kinds[kind] = kinds.get(kind, 0) + 1
+    limited = sum(1 for r in calls if r["status"] == 429)
+    reads = sum(1 for r in calls if r["method"] == "GET" and r["status"] != 429)
+    replies = [r["time"] for r in calls if r["method"] == "POST" and r["status"] != 429]
+    per_job = len(calls) / jobs
+    first, last = calls[0]["time"], calls[-1]["time"]
+    rate = (len(calls) - 1) / (last - first) * 60  # calls per minute between first and last
+    share = rate / limit
+    started = min(sent.values())
+    wall = max(confirmed) - started
+    needed = jobs + reads  # one reply per job, and the reads that fed them
+    bound = needed / (limit / 60)
+    ratio = wall / bound
+    everyone = len(confirmed) == jobs
+    setup = [f"{jobs} emails on one file sent at once; {replicas} replicas each of figma and "
+             f"notifier; sandbox Figma enforcing {limit}/min per token (Enterprise plan, Full "
+             f"seat), figsync pacing at {PACE:.0%} of it; Notion and Anthropic not limiting "
+             "(neither the sandbox nor figsync's pacing)"]  # fmt: skip
+    if not everyone:
+        ends = sorted({str(tail.done(j)) for j in sent})
+        setup.append(f"{jobs - len(confirmed)} of {jobs} jobs not confirmed in time ({ends})")
+    split = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+    lead = f"{replies[0] - started:.1f} s" if replies else "-"
+    return [
+        Row(names[0], targets[0], f"{per_job:.2f}", per_job <= 1.2 and everyone and not limited,
+            [*setup, f"{len(calls)} Figma calls: {split}"]),
+        Row(names[1], targets[1], f"{share:.0%} ({rate:.1f}/min of {limit}/min)",
+            share >= 0.90 and not limited,
+            [f"{len(calls)} calls in {last - first:.1f} s, first to last; the first "
+             f"{first - started:.1f} s after the first email; pacing at {PACE:.0%} makes "
+             f"{PACE:.0%} the ceiling; {limited} × 429; {refused} replies refused by the budget "
+             "(slot > 20 s away: redelivered, no attempt spent)"]),
+        Row(names[2], targets[2], f"{ratio:.2f}× ({wall:.1f} s / {bound:.1f} s)",
+            ratio <= 1.15 and everyone,
+            [f"wall {wall:.1f} s: first email posted → last ConfirmationPosted; bound "
+             f"{bound:.1f} s = {needed} calls needed ({jobs} replies + {reads} reads) at "
+             f"{limit}/min; first reply {lead} after the first email, last confirmation "
+             f"{max(confirmed) - last:.1f} s after the last call"]),
+    ]  # fmt: skip

@@ -181,18 +181,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch-size", type=int, default=5000)
     args = parser.parse_args()
-    url = os.environ.get("FIGSYNC_DATABASE_URL")
-    server = None
-    if not url:
-        from figsync_testkit.embedded import EmbeddedPostgres
+    from harness import database_server
 
-        server = EmbeddedPostgres().start()
-        url = server.url
-    try:
+    with database_server() as url:
         asyncio.run(bench(url, args.events, args.batch_size))
-    finally:
-        if server:
-            server.close()
 
 
 if __name__ == "__main__":

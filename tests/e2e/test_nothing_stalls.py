@@ -156,6 +156,10 @@ async def test_processes_started_before_the_migration_start_working_once_it_runs
         await asyncio.sleep(2)
         assert relay.process.poll() is None and consumer.process.poll() is None
         assert "figsync migrate" in relay.logs()
+        async with httpx.AsyncClient() as http:  # anything else: come back shortly, not a 404
+            early = await http.post(f"{consumer.url}/v1/anything", json={}, timeout=5)
+        assert early.status_code == 503 and early.headers["retry-after"] == "2"
+        assert early.json()["error"]["code"] == "service.starting"
 
         await migrate(empty)
         for process in (relay, consumer):
@@ -238,3 +242,40 @@ async def test_figsync_relay_redrive_publishes_a_parked_event_once_its_cause_is_
     assert await parked_events(pg_pool) == []
     again = await asyncio.to_thread(figsync, "relay", "redrive")
     assert "no parked events" in again.stdout
+
+
+async def test_while_postgres_is_down_the_ingest_answers_503_and_accepts_after(
+    spawn, postgres_server, sandbox_api
+):
+    if postgres_server is None:
+        pytest.skip("needs the embedded Postgres to stop and start it")
+    from figsync_testkit.system import EMAIL_SECRET
+
+    ingest = spawn("figsync_ingest.main", FIGSYNC_EMAIL_WEBHOOK_SECRET=EMAIL_SECRET)
+    figma = sandbox_api.figma
+    comment = figma.add_comment(DEFAULT_FILE_KEY, "@Anna Smith sent while the store is down")
+    body = comment_email_message(figma, DEFAULT_FILE_KEY, comment.id).as_bytes()
+
+    async def send() -> httpx.Response:
+        async with httpx.AsyncClient() as http:
+            return await http.post(
+                f"{ingest.url}/v1/inbound/email/mime", content=body,
+                headers={"content-type": "message/rfc822", **signed(body)}, timeout=30,
+            )  # fmt: skip
+
+    postgres_server.stop()
+    try:
+        refused = await send()
+    finally:
+        postgres_server.start()
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "ingest.store_unavailable"
+    assert refused.headers["retry-after"] == "5"
+    assert "Exception in ASGI application" not in ingest.logs()
+    accepted = await eventually(lambda: _accepted(send), timeout=60)
+    assert accepted.status_code == 202
+
+
+async def _accepted(send):
+    response = await send()
+    return response if response.status_code == 202 else None

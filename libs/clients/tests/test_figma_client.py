@@ -1,9 +1,14 @@
+import asyncio
+
 import httpx
 import pytest
 
-from figsync_clients.figma import FigmaClient
+from figsync_clients.budget import SharedBudgets
+from figsync_clients.cache import SharedCache
+from figsync_clients.figma import FigmaClient, tier2_per_minute
 from figsync_clients.resilience import CircuitBreakers, CircuitOpen, parse_retry_after
-from figsync_runtime.errors import PermanentError, RetryableError
+from figsync_eventstore import create_pool
+from figsync_runtime.errors import PermanentError, RetryableError, WaitError
 from figsync_sandbox import DEFAULT_FILE_KEY, DEFAULT_ROOT_COMMENT_ID
 
 pytestmark = pytest.mark.integration
@@ -48,32 +53,69 @@ async def test_errors_have_stable_codes(figma, sandbox_api):
     assert no_token.value.code == "figma.unauthorized"
 
 
-async def test_429_is_retryable_with_its_retry_after(figma, sandbox_api):
+async def test_a_429_is_a_wait_with_its_retry_after_not_a_failure(figma, sandbox_api):
     sandbox_api.figma.faults.inject(
         "GET /v1/files/*/comments", status=429, retry_after=7200, times=1
     )
-    with pytest.raises(RetryableError) as limited:
+    with pytest.raises(WaitError) as limited:
         await figma.comments(sandbox_api.figma_token, DEFAULT_FILE_KEY)
     assert limited.value.code == "figma.rate_limited"
     assert limited.value.retry_after == 7200
+    # Whoever calls next with this token waits it out first (the step then parks the job).
+    with pytest.raises(WaitError, match="figma.budget_exhausted"):
+        await figma.comments(sandbox_api.figma_token, DEFAULT_FILE_KEY)
+    assert len(sandbox_api.figma.requests("GET", f"/v1/files/{DEFAULT_FILE_KEY}/comments")) == 1
 
 
-async def test_repeated_5xx_open_the_circuit_for_that_token_only(sandbox_api):
+async def test_repeated_5xx_open_the_circuit_for_that_token_in_every_replica(
+    sandbox_api, database_url
+):
+    pools = [await create_pool(database_url, max_size=2) for _ in range(2)]
     async with httpx.AsyncClient(timeout=2.0) as http:
-        figma = FigmaClient(http, sandbox_api.figma_url, requests_per_minute=6000,
-                            breakers=CircuitBreakers("figma", threshold=3, reset_after=60))  # fmt: skip
+        one, two = (
+            FigmaClient(http, sandbox_api.figma_url, requests_per_minute=6000,
+                        budgets=SharedBudgets(pool, breaker_threshold=3, breaker_reset=60))
+            for pool in pools
+        )  # fmt: skip
         sandbox_api.figma.faults.inject("GET /v1/files/*/comments", status=503, times=3)
         for _ in range(3):
             with pytest.raises(RetryableError, match="figma.unavailable"):
-                await figma.comments(sandbox_api.figma_token, DEFAULT_FILE_KEY)
-        with pytest.raises(CircuitOpen) as open_circuit:
-            await figma.comments(sandbox_api.figma_token, DEFAULT_FILE_KEY)
+                await one.comments(sandbox_api.figma_token, DEFAULT_FILE_KEY)
+        with pytest.raises(CircuitOpen) as open_circuit:  # the other replica sees it open
+            await two.comments(sandbox_api.figma_token, DEFAULT_FILE_KEY)
         assert open_circuit.value.code == "figma.circuit_open"
         assert 0 < open_circuit.value.retry_after <= 60
         calls = len(sandbox_api.figma.requests("GET", f"/v1/files/{DEFAULT_FILE_KEY}/comments"))
         assert calls == 3, "no call while the circuit is open"
         with pytest.raises(PermanentError):  # another token has its own circuit
-            await figma.comments("figd_other-token", DEFAULT_FILE_KEY)
+            await two.comments("figd_other-token", DEFAULT_FILE_KEY)
+    for pool in pools:
+        await pool.close()
+
+
+async def test_replicas_reading_one_file_at_once_share_one_call(sandbox_api, database_url):
+    pools = [await create_pool(database_url, max_size=3) for _ in range(3)]
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        replicas = [
+            FigmaClient(http, sandbox_api.figma_url, requests_per_minute=6000,
+                        budgets=SharedBudgets(pool), cache=SharedCache(pool))
+            for pool in pools
+        ]  # fmt: skip
+        sandbox_api.figma.faults.inject("GET /v1/files/*/comments", latency=300, times=1)
+        read = [r.comments(sandbox_api.figma_token, DEFAULT_FILE_KEY, max_age=10) for r in replicas]
+        answers = await asyncio.gather(*(read * 3))
+        assert len({tuple(c.id for c in a) for a in answers}) == 1
+        path = f"/v1/files/{DEFAULT_FILE_KEY}/comments"
+        assert len(sandbox_api.figma.requests("GET", path)) == 1
+        # A comment made after that read: a fresh read finds it and refreshes the shared one.
+        new = sandbox_api.figma.add_comment(DEFAULT_FILE_KEY, "@Anna Smith a later comment")
+        fresh = await replicas[0].comments(sandbox_api.figma_token, DEFAULT_FILE_KEY)
+        assert new.id in {c.id for c in fresh}
+        shared = await replicas[2].comments(sandbox_api.figma_token, DEFAULT_FILE_KEY, max_age=10)
+        assert new.id in {c.id for c in shared}
+        assert len(sandbox_api.figma.requests("GET", path)) == 2
+    for pool in pools:
+        await pool.close()
 
 
 async def test_a_hanging_figma_is_a_retryable_timeout(sandbox_api):
@@ -110,3 +152,13 @@ def test_retry_after_accepts_seconds_and_http_dates():
     assert parse_retry_after("120") == 120
     assert parse_retry_after("Wed, 25 Nov 2026 14:00:00 GMT", now) == 7200
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+def test_the_figma_budget_follows_the_published_tier_2_table():
+    assert tier2_per_minute("starter", "full") == 5
+    assert tier2_per_minute("professional", "full") == 25
+    assert tier2_per_minute("professional", "dev") == 25
+    assert tier2_per_minute("organization", "full") == 50
+    assert tier2_per_minute("enterprise", "dev") == 100
+    for plan in ("starter", "professional", "organization", "enterprise"):
+        assert tier2_per_minute(plan, "view") == tier2_per_minute(plan, "collab") == 5

@@ -243,3 +243,15 @@ async def test_attempts_are_counted_per_trigger_not_per_delivery():
     assert isinstance(await runner.process(incoming, attempt=11), Redeliver)
     assert handler.calls[-1].attempt == 2
     assert await runner.process(incoming, attempt=12) == Ack("handled")
+
+
+async def test_postgres_going_away_mid_step_is_waited_out_never_counted():
+    handler = Script(
+        ConnectionRefusedError(111, "Connect call failed"),
+        RetryableError("figma.unavailable", "Figma answered 503"),
+    )
+    store, incoming, runner, _ = await setup(handler)
+    assert await runner.process(incoming, attempt=1) == Redeliver(2.0, "store.unavailable")
+    assert isinstance(await runner.process(incoming, attempt=2), Redeliver)
+    assert handler.calls[-1].attempt == 1  # the outage was no attempt
+    assert await runner.process(incoming, attempt=3) == Ack("handled")

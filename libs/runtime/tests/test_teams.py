@@ -37,6 +37,23 @@ async def test_the_default_team_comes_from_the_environment(repo):
     assert await repo.get_secret(DEFAULT_TEAM, "figma_token") == FIGMA_TOKEN
 
 
+async def test_the_default_teams_figma_plan_and_seat_come_from_the_environment(repo):
+    team = await ensure_default_team(repo, ENV)
+    assert (team.figma_plan, team.figma_seat, team.figma_requests_per_minute) == (
+        "professional", "full", None,
+    )  # fmt: skip
+    team = await ensure_default_team(
+        repo, {**ENV, "FIGSYNC_FIGMA_PLAN": "Enterprise", "FIGSYNC_FIGMA_SEAT": "dev"}
+    )
+    assert (team.figma_plan, team.figma_seat) == ("enterprise", "dev")
+    team = await ensure_default_team(repo, {**ENV, "FIGSYNC_FIGMA_REQUESTS_PER_MINUTE": "40"})
+    assert team.figma_requests_per_minute == 40
+    with pytest.raises(TeamError, match=r"team.bad_setting: FIGSYNC_FIGMA_PLAN: .*'enterprise'"):
+        await ensure_default_team(repo, {**ENV, "FIGSYNC_FIGMA_PLAN": "pro"})
+    with pytest.raises(TeamError, match="FIGSYNC_FIGMA_REQUESTS_PER_MINUTE"):
+        await ensure_default_team(repo, {**ENV, "FIGSYNC_FIGMA_REQUESTS_PER_MINUTE": "-1"})
+
+
 async def test_restarting_with_the_same_environment_records_nothing_new(repo, event_store):
     await ensure_default_team(repo, ENV)
     await ensure_default_team(repo, ENV)

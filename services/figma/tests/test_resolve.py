@@ -178,6 +178,27 @@ async def test_the_same_comment_by_email_and_by_webhook_makes_one_job(world):
     assert (last.data["reason"], last.data["duplicate_of"]) == ("duplicate_comment", email_job)
 
 
+async def test_a_webhook_for_a_new_top_level_comment_needs_no_read(world):
+    w = world
+    target = w["figma"].add_comment(DEFAULT_FILE_KEY, "@Anna Smith a brand new thread")
+    w["figma"].clear_requests()
+    event = CommentReceived(
+        origin="webhook", file_key=DEFAULT_FILE_KEY, file_name="Screens", comment_id=target.id,
+        author_handle="Maarten", author_id=target.user.id, text="@Anna Smith a brand new thread",
+        mentions=["@Anna Smith"], created_at=target.created_at,
+    )  # fmt: skip
+    job = comment_job_id("acme", DEFAULT_FILE_KEY, target.id)
+    await w["store"].append(job, [new_envelope(event, stream_id=job, team="acme",
+                                               source="/tests")], expected_version=0)  # fmt: skip
+    await w["runner"].process((await w["store"].read_stream(job))[0].envelope(), attempt=1)
+    last = (await w["store"].read_stream(job))[-1]
+    assert last.type == "figsync.thread_resolved.v1", last.data
+    assert [c["text"] for c in last.data["thread"]] == ["@Anna Smith a brand new thread"]
+    assert last.data["root_comment_id"] == target.id
+    path = f"/v1/files/{DEFAULT_FILE_KEY}/comments"
+    assert w["figma"].requests("GET", path) == []  # the webhook carried the whole thread
+
+
 async def test_a_webhook_comment_with_an_untracked_mention_is_ignored(world):
     w = world
     target = w["figma"].add_comment(DEFAULT_FILE_KEY, "@testfigma not tracked")
@@ -247,3 +268,48 @@ async def test_figsyncs_own_confirmation_never_becomes_a_job(world, sandbox_api)
     await w["store"].append(job, [envelope], expected_version=0)
     await w["runner"].process(envelope, attempt=1)
     assert (await w["store"].read_stream(job))[-1].data["reason"] == "own_comment"
+
+
+async def test_a_shared_read_older_than_the_comment_is_not_trusted_for_a_near_twin(
+    world, sandbox_api, event_store
+):
+    from figsync_clients.budget import SharedBudgets
+    from figsync_clients.cache import SharedCache
+
+    w = world
+    async with httpx.AsyncClient() as api_http:
+        cached = FigmaClient(api_http, sandbox_api.figma_url, requests_per_minute=60_000,
+                             budgets=SharedBudgets(event_store.pool),
+                             cache=SharedCache(event_store.pool))  # fmt: skip
+        deps = handlers.Deps(figma=cached, teams=w["teams"], resolve_link=_no_links,
+                             comments_max_age=60)  # fmt: skip
+        step = Step("figma", consumes=[EmailReceived, CommentReceived], produces=[],
+                    handle=functools.partial(handlers.on_event, deps=deps))  # fmt: skip
+        w = {**w, "runner": StepRunner(step, event_store, RetryPolicy(max_attempts=2))}
+        first = w["figma"].add_comment(DEFAULT_FILE_KEY, "@Anna Smith burst item 1 needs a look")
+        _, _, one = await deliver_email(
+            w, comment_email_message(w["figma"], DEFAULT_FILE_KEY, first.id)
+        )
+        assert one.data["comment_id"] == first.id
+        # Made after the shared read: "item 10" is a near-twin of "item 1", which is in it.
+        twin = w["figma"].add_comment(DEFAULT_FILE_KEY, "@Anna Smith burst item 10 needs a look")
+        _, _, ten = await deliver_email(
+            w, comment_email_message(w["figma"], DEFAULT_FILE_KEY, twin.id)
+        )
+        assert ten.type == "figsync.thread_resolved.v1", ten.data
+        assert ten.data["comment_id"] == twin.id
+        # An exact match in the shared read needs no call at all.
+        w["figma"].clear_requests()
+        again = w["figma"].add_comment(DEFAULT_FILE_KEY, "@Anna Smith a different request")
+        await deps.comments(sandbox_api.figma_token, DEFAULT_FILE_KEY,
+                            await w["teams"].get("acme"), fresh=True)  # fmt: skip
+        w["figma"].clear_requests()
+        _, _, exact = await deliver_email(
+            w, comment_email_message(w["figma"], DEFAULT_FILE_KEY, again.id)
+        )
+        assert exact.data["comment_id"] == again.id
+        assert w["figma"].requests("GET", f"/v1/files/{DEFAULT_FILE_KEY}/comments") == []
+
+
+async def _no_links(link: str) -> str:
+    raise AssertionError(f"no tracking link should be followed: {link}")

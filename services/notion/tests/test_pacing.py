@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from notion_jobs import add_job, configure_team, harness
 
+from figsync_clients.budget import LocalBudgets
 from figsync_clients.resilience import CircuitOpen
 from figsync_contracts import TaskCreated
 from figsync_notion.adapters.notion_api import NotionApi
@@ -59,8 +60,9 @@ async def test_a_long_retry_after_hands_the_job_back_with_that_delay(event_store
 async def test_the_circuit_opens_per_token_after_repeated_failures(sandbox_api):
     sandbox_api.notion.configure(burst=1000)
     sandbox_api.notion.faults.inject("GET /v1/databases/*", status=503)
-    api = NotionApi(sandbox_api.notion_url, requests_per_second=100)
-    api.breakers.threshold = 2
+    api = NotionApi(
+        sandbox_api.notion_url, requests_per_second=100, budgets=LocalBudgets(breaker_threshold=2)
+    )
     token = sandbox_api.notion_token
     try:
         for _ in range(2):

@@ -1,5 +1,6 @@
 """The dashboard in a real browser (Debian's chromium through Playwright) against the real
-projector process: sign in, stats, a job appearing live, retry, manual sync, settings."""
+projector process: sign in, stats, a job appearing live, retry, manual sync, settings (with
+the Figma plan and the token's budget)."""
 
 import os
 import uuid
@@ -30,6 +31,7 @@ FAILED_JOB = "0b4f9e65-4444-4a0c-9d3e-000000000001"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 SECRET = "ntn_browser-test-secret-value"
+FIGMA_TOKEN = "figd_browser-test-token-value"
 
 
 @pytest.fixture
@@ -120,32 +122,53 @@ async def test_an_admin_signs_in_watches_jobs_live_retries_syncs_and_changes_set
     last = (await event_store.read_stream(FAILED_JOB))[-1]
     assert last.type == JobRetryRequested.type and last.data["requested_by"].startswith("token:")
 
-    # Settings: change mentions, AI budget and template; set a secret that is never shown back.
+    # Settings: change mentions, AI budget, template and the Figma plan; set secrets that are
+    # never shown back. Without a Figma token the budget card says so.
     await page.click("nav >> text=Settings")
+    await expect(page.locator("[data-budget=none]")).to_contain_text("No Figma token is set")
     await page.fill("textarea[name=tracked_mentions]", "@Anna Smith\n@Design Team")
     await page.fill("input[name=ai_monthly_budget_usd]", "25")
     await page.uncheck("input[name=confirmations_enabled]")
     await page.fill("textarea[name=confirmation_template]", "Bad {nope}")
+    await page.select_option("select[name=figma_plan]", "organization")
+    await page.select_option("select[name=figma_seat]", "dev")
+    await page.fill("input[name=figma_requests_per_minute]", "0")
     await page.click("#save-settings")
-    await expect(page.locator("[data-code='settings.invalid']")).to_contain_text(
-        "unknown placeholders"
-    )
+    refused = page.locator("[data-code='settings.invalid']")
+    await expect(refused).to_contain_text("unknown placeholders")
+    await expect(refused).to_contain_text("figma_requests_per_minute: 0 is not a budget")
     await page.fill("textarea[name=confirmation_template]", "Tracked: {title} → {url}")
+    await page.fill("input[name=figma_requests_per_minute]", "")
     await page.click("#save-settings")
     await expect(page.locator("[data-code='settings.saved']")).to_be_visible()
     await page.fill("input[name=notion_token]", SECRET)
+    await page.fill("input[name=figma_token]", FIGMA_TOKEN)
     await page.click("#save-secrets")
     await expect(page.locator("[data-secret=notion_token]")).to_have_text("set")
-    assert SECRET not in await page.content()
+    card = page.locator("#figma-budget")
+    await expect(card.locator("[data-budget=limit]")).to_have_text(
+        "50 requests/min — Organization plan, Dev seat"
+    )
+    await expect(card.locator("[data-budget=pace]")).to_contain_text("95 % of it: 47.5 requests")
+    await expect(card.locator("[data-budget=last-minute]")).to_contain_text(
+        "0 calls, 0.0% of the budget"
+    )
+    await expect(card.locator("[data-budget=circuit]")).to_have_text("closed")
+    assert SECRET not in await page.content() and FIGMA_TOKEN not in await page.content()
     saved = await teams.get("acme")
     assert saved.tracked_mentions == ["@Anna Smith", "@Design Team"]
     assert str(saved.ai_monthly_budget_usd) == "25" and saved.confirmations_enabled is False
     assert saved.confirmation_template == "Tracked: {title} → {url}"
+    assert (saved.figma_plan, saved.figma_seat) == ("organization", "dev")
+    assert saved.figma_requests_per_minute is None
     assert await teams.get_secret("acme", "notion_token") == SECRET
+    assert await teams.get_secret("acme", "figma_token") == FIGMA_TOKEN
     await page.reload()
     await expect(page.locator("textarea[name=tracked_mentions]")).to_have_value(
         "@Anna Smith\n@Design Team"
     )
+    await expect(page.locator("select[name=figma_plan]")).to_have_value("organization")
+    await expect(page.locator("select[name=figma_seat]")).to_have_value("dev")
     await page.screenshot(path=screenshots / "settings.png", full_page=True)
 
     # Inbound setup: the team's URLs and the last forwarding-verification code.
@@ -194,6 +217,9 @@ async def test_a_member_reads_but_cannot_change_settings_in_the_browser(
     await page.click("button[type=submit]")
     await page.goto("/t/acme/settings")
     await expect(page.locator("textarea[name=tracked_mentions]")).to_be_disabled()
+    await expect(page.locator("select[name=figma_plan]")).to_be_disabled()
+    await expect(page.locator("input[name=figma_requests_per_minute]")).to_be_disabled()
+    await expect(page.locator("[data-budget=none]")).to_be_visible()
     await expect(page.locator("#save-settings")).to_have_count(0)
     # Even a hand-made request from the page is refused by the server.
     status = await page.evaluate(

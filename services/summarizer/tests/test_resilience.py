@@ -69,7 +69,22 @@ async def test_cache_hits_are_free_so_they_are_served_over_budget(harness):
     assert again.source == "cache"
 
 
-@pytest.mark.parametrize("status", [429, 529, 500, 503])
+async def test_a_rate_limit_is_waited_out_never_counted_and_the_summary_is_the_models(
+    make_harness,
+):
+    harness = make_harness(ai_sdk_max_retries=0, ai_attempts=2)
+    harness.sandbox.anthropic.faults.inject(ROUTE, status=429, retry_after=1, times=4)
+    envelope = await harness.start_job()
+    for delivery in range(1, 5):  # more deliveries than ai_attempts: waiting is no attempt
+        decision = await harness.deliver(envelope, attempt=delivery)
+        assert decision == Redeliver(1.0, "anthropic.rate_limited")
+    assert await harness.deliver(envelope, attempt=5) == Ack("handled")
+    summary = await harness.summary_of(envelope.subject)
+    assert summary.source == "ai"
+    assert harness.statuses() == [429] * 4 + [200]
+
+
+@pytest.mark.parametrize("status", [529, 500, 503])
 async def test_an_unavailable_api_is_retried_then_the_job_falls_back(make_harness, status):
     harness = make_harness(ai_sdk_max_retries=1, ai_attempts=2)
     harness.sandbox.anthropic.faults.inject(ROUTE, status=status)
@@ -83,7 +98,7 @@ async def test_an_unavailable_api_is_retried_then_the_job_falls_back(make_harnes
 
     summary = await harness.summary_of(envelope.subject)
     assert summary.source == "fallback"
-    expected = {429: "anthropic.rate_limited", 529: "anthropic.overloaded"}
+    expected = {529: "anthropic.overloaded"}
     assert summary.fallback_reason == expected.get(status, "anthropic.server_error")
     assert harness.statuses() == [status] * 4  # 2 deliveries x (1 + 1 SDK retry), no more
     types = [e.type for e in await harness.store.read_stream(envelope.subject)]
@@ -149,3 +164,25 @@ async def test_an_open_circuit_falls_back_without_calling(make_harness):
     assert failed.fallback_reason == "anthropic.server_error"
     assert (skipped.source, skipped.fallback_reason) == ("fallback", "anthropic.circuit_open")
     assert harness.statuses() == [503]
+
+
+def test_rate_limit_headers_that_say_nothing_is_left_give_the_wait_until_the_refill():
+    from datetime import UTC, datetime
+
+    from figsync_summarizer.adapters.anthropic_api import exhausted_for
+
+    now = datetime(2026, 12, 2, 12, 0, 0, tzinfo=UTC)
+    assert exhausted_for({}, now) is None
+    plenty = {
+        "anthropic-ratelimit-requests-remaining": "49",
+        "anthropic-ratelimit-requests-reset": "2026-12-02T12:00:30Z",
+    }
+    assert exhausted_for(plenty, now) is None
+    spent = {
+        **plenty,
+        "anthropic-ratelimit-tokens-remaining": "0",
+        "anthropic-ratelimit-tokens-reset": "2026-12-02T12:00:12Z",
+        "anthropic-ratelimit-output-tokens-remaining": "0",
+        "anthropic-ratelimit-output-tokens-reset": "not a time",
+    }
+    assert exhausted_for(spent, now) == 12.0

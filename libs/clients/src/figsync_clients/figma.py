@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -9,8 +10,10 @@ import httpx
 from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from figsync_clients.resilience import CircuitBreakers, Pacers, credential_key, parse_retry_after
-from figsync_runtime.errors import PermanentError, RetryableError
+from figsync_clients.budget import Budget, Budgets, LocalBudgets, Permit
+from figsync_clients.cache import SharedCache
+from figsync_clients.resilience import credential_key, parse_retry_after
+from figsync_runtime.errors import PermanentError, RetryableError, WaitError
 from figsync_runtime.metrics import EXTERNAL_CALLS
 
 FIGMA_API_URL = "https://api.figma.com"
@@ -58,49 +61,118 @@ class FigmaComment(BaseModel):
         return not self.parent_id
 
 
+# Figma's published REST limits for the comment endpoints (Tier 2, per token, per minute; in
+# effect since 2025-11-17): by plan for Dev and Full seats, 5 for View and Collab seats on
+# any plan.
+TIER2_PER_MINUTE = {"starter": 5, "professional": 25, "organization": 50, "enterprise": 100}
+# The share of the limit figsync paces at: room for network jitter between replicas, so the
+# API's own window never sees one call too many.
+PACE = 0.95
+
+
+def tier2_per_minute(plan: str, seat: str) -> int:
+    """Figma's Tier-2 requests per minute for a token of this plan and seat."""
+    return 5 if seat in ("view", "collab") else TIER2_PER_MINUTE[plan]
+
+
+def team_per_minute(team: Any) -> float:
+    """A team's Figma budget per minute: its explicit figure, else its plan and seat's."""
+    return team.figma_requests_per_minute or tier2_per_minute(team.figma_plan, team.figma_seat)
+
+
 class FigmaClient:
-    """Figma's REST API for one deployment; the token is passed per call (teams differ)."""
+    """Figma's REST API for one deployment; the token is passed per call (teams differ), and
+    every call draws on that token's budget, shared by all replicas when `budgets` is."""
 
     def __init__(
         self,
         http: httpx.AsyncClient,
         base_url: str = FIGMA_API_URL,
         *,
-        requests_per_minute: float = 50,
-        breakers: CircuitBreakers | None = None,
+        budgets: Budgets | None = None,
+        cache: SharedCache | None = None,
+        requests_per_minute: float = TIER2_PER_MINUTE["professional"],
     ) -> None:
         self.http = http
         self.base_url = base_url.rstrip("/")
-        self.pacers = Pacers(requests_per_minute, 60.0)
-        self.breakers = breakers or CircuitBreakers("figma")
+        self.budgets: Budgets = budgets or LocalBudgets()
+        self.cache = cache
+        self.per_minute = requests_per_minute
 
     async def comments(
-        self, token: str, file_key: str, *, as_md: bool = False
+        self,
+        token: str,
+        file_key: str,
+        *,
+        per_minute: float | None = None,
+        max_age: float = 0.0,
+        as_md: bool = False,
     ) -> list[FigmaComment]:
-        """Every comment of a file (the API returns them all in one response)."""
+        """Every comment of a file (one response). With a shared cache and `max_age`, a read
+        younger than that is reused, and replicas wanting the same file share one call."""
         params = {"as_md": "true"} if as_md else None
-        body = await self._call("GET", f"/v1/files/{file_key}/comments", token, params=params)
-        return [FigmaComment.model_validate(c) for c in body.get("comments", [])]
+
+        async def load() -> list[dict[str, Any]]:
+            body = await self._call(
+                "GET", f"/v1/files/{file_key}/comments", token, per_minute, params=params
+            )
+            return list(body.get("comments", []))
+
+        if self.cache is None:
+            raw = await load()
+        else:
+            key = f"figma-comments:{credential_key(token)}:{file_key}:{int(as_md)}"
+            raw = await self.cache.fetch(key, max_age, load)
+        return [FigmaComment.model_validate(c) for c in raw]
 
     async def post_comment(
-        self, token: str, file_key: str, message: str, *, reply_to: str | None = None
+        self,
+        token: str,
+        file_key: str,
+        message: str,
+        *,
+        reply_to: str | None = None,
+        per_minute: float | None = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> FigmaComment:
-        """Post a comment, or a reply when `reply_to` is a root comment's id."""
+        """Post a comment, or a reply when `reply_to` is a root comment's id. `before_send`
+        runs once the budget allowed the call, right before it goes out (record an intent
+        there: a wait for the budget then leaves none behind to look up on the retry)."""
         payload: dict[str, Any] = {"message": message}
         if reply_to:
             payload["comment_id"] = reply_to
-        body = await self._call("POST", f"/v1/files/{file_key}/comments", token, json=payload)
+        body = await self._call(
+            "POST", f"/v1/files/{file_key}/comments", token, per_minute, json=payload,
+            before_send=before_send,
+        )  # fmt: skip
         return FigmaComment.model_validate(body)
 
-    async def me(self, token: str) -> FigmaUser:
-        return FigmaUser.model_validate(await self._call("GET", "/v1/me", token))
+    async def me(self, token: str, *, per_minute: float | None = None) -> FigmaUser:
+        """The token's own user (shared for an hour when there is a cache)."""
 
-    async def _call(self, method: str, path: str, token: str, **kwargs: Any) -> dict[str, Any]:
+        async def load() -> dict[str, Any]:
+            return await self._call("GET", "/v1/me", token, per_minute)
+
+        if self.cache is None:
+            return FigmaUser.model_validate(await load())
+        key = f"figma-me:{credential_key(token)}"
+        return FigmaUser.model_validate(await self.cache.fetch(key, 3600.0, load))
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        per_minute: float | None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
         if not token:
             raise PermanentError("figma.unauthorized", "no Figma token is configured for this team")
-        key = credential_key(token)
-        self.breakers.check(key)
-        await self.pacers.wait(key)
+        budget = Budget.for_secret("figma", token, (per_minute or self.per_minute) * PACE)
+        permit = await self.budgets.acquire(budget)
+        if before_send is not None:
+            await before_send()
         with tracer.start_as_current_span(
             f"figma {method} {path.split('/')[2] if path.count('/') > 1 else path}",
             kind=trace.SpanKind.CLIENT,
@@ -111,28 +183,25 @@ class FigmaClient:
                     method, self.base_url + path, headers={"X-Figma-Token": token}, **kwargs
                 )
             except httpx.TimeoutException as error:
-                self._record(key, "timeout", failed=True)
+                await self._record(permit, "timeout", ok=False)
                 raise RetryableError(
                     "figma.timeout", f"Figma did not answer in time: {error!r}"
                 ) from error
             except httpx.TransportError as error:
-                self._record(key, "unreachable", failed=True)
+                await self._record(permit, "unreachable", ok=False)
                 raise RetryableError(
                     "figma.unreachable", f"Figma could not be reached: {error!r}"
                 ) from error
-        return self._result(response, key, path)
+        return await self._result(response, permit, path)
 
-    def _record(self, key: str, outcome: str, *, failed: bool = False) -> None:
+    async def _record(self, permit: Permit, outcome: str, *, ok: bool) -> None:
         EXTERNAL_CALLS.labels("figma", outcome).inc()
-        if failed:
-            self.breakers.failure(key)
-        else:
-            self.breakers.success(key)
+        await self.budgets.done(permit, ok=ok)
 
-    def _result(self, response: httpx.Response, key: str, path: str) -> dict[str, Any]:
+    async def _result(self, response: httpx.Response, permit: Permit, path: str) -> dict[str, Any]:
         status = response.status_code
         if status < 400:
-            self._record(key, "ok")
+            await self._record(permit, "ok", ok=True)
             try:
                 return response.json()
             except ValueError as error:
@@ -141,17 +210,21 @@ class FigmaClient:
                 ) from error
         detail = _error_text(response)
         if status == 429:
-            self._record(key, "rate_limited")
-            raise RetryableError(
+            EXTERNAL_CALLS.labels("figma", "rate_limited").inc()
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            await self.budgets.limited(permit.budget, retry_after)
+            limit_type = response.headers.get("X-Figma-Rate-Limit-Type", "unknown")
+            raise WaitError(
                 "figma.rate_limited",
-                f"Figma rate limit reached ({response.headers.get('X-Figma-Rate-Limit-Type', 'unknown')} tier)",
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
-                context={"limit_type": response.headers.get("X-Figma-Rate-Limit-Type")},
+                f"Figma rate limit reached ({limit_type} tier); every replica waits "
+                f"{retry_after or permit.budget.interval:.0f}s before calling with this token",
+                retry_after=retry_after or permit.budget.interval,
+                context={"limit_type": limit_type},
             )
         if status >= 500:
-            self._record(key, "server_error", failed=True)
+            await self._record(permit, "server_error", ok=False)
             raise RetryableError("figma.unavailable", f"Figma answered {status}: {detail}")
-        self._record(key, "client_error")
+        await self._record(permit, "client_error", ok=True)
         if status in (401, 403):
             raise PermanentError(
                 "figma.unauthorized",

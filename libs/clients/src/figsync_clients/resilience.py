@@ -1,4 +1,4 @@
-"""Pacing, Retry-After and circuit breakers for calls to outside APIs, keyed per credential."""
+"""Retry-After, credential keys and the in-process circuit breaker (LocalBudgets uses it)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-
-from aiolimiter import AsyncLimiter
 
 from figsync_runtime.errors import RetryableError
 
@@ -35,20 +33,6 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-class Pacers:
-    """One leaky bucket per credential: `await pacers.wait(key)` before each call."""
-
-    def __init__(self, rate: float, period: float = 1.0) -> None:
-        self.rate, self.period = rate, period
-        self._limiters: dict[str, AsyncLimiter] = {}
-
-    async def wait(self, key: str) -> None:
-        limiter = self._limiters.get(key)
-        if limiter is None:
-            limiter = self._limiters[key] = AsyncLimiter(self.rate, self.period)
-        await limiter.acquire()
 
 
 class CircuitOpen(RetryableError):

@@ -26,7 +26,7 @@ from figsync_contracts import Envelope
 from figsync_contracts.subjects import subject_filter
 from figsync_runtime.logs import adopt_logger
 from figsync_runtime.settings import RuntimeSettings
-from figsync_runtime.steps import Ack, StepRunner
+from figsync_runtime.steps import STORE_UNAVAILABLE, Ack, Redeliver, StepRunner
 from figsync_runtime.tracing import context_from_headers
 
 log = structlog.get_logger("figsync.consumer")
@@ -147,6 +147,10 @@ def subscribe(
             heartbeat = asyncio.create_task(_keep_alive(msg, settings.ack_wait_seconds / 3))
             try:
                 decision = await runner.process(envelope, attempt)
+            except STORE_UNAVAILABLE as error:
+                # Postgres went away between reads (a restart, a failover): try again soon.
+                log.warning("event store unavailable; message given back", error=str(error))
+                decision = Redeliver(2.0, "store.unavailable")
             except asyncio.CancelledError:
                 # Shutdown outlasted the grace: hand the message to another replica now
                 # rather than after the ack wait. Idempotent steps make the repeat safe.

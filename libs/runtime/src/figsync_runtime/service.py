@@ -28,6 +28,7 @@ from figsync_runtime.steps import RetryPolicy, Step, StepRunner
 from figsync_runtime.supervision import (
     BackgroundTask,
     Supervisor,
+    schema_problem,
     starting_health_server,
     wait_for_schema,
 )
@@ -101,8 +102,9 @@ async def serve(
 
     # Started before `figsync migrate` (every pod applied at once): wait for the schema,
     # alive but not ready, instead of failing in ways that need a manual restart.
-    async with starting_health_server(settings.http_host, settings.http_port):
-        await wait_for_schema(database_url, stop)
+    if await schema_problem(database_url) is not None:
+        async with starting_health_server(settings.http_host, settings.http_port):
+            await wait_for_schema(database_url, stop)
     if stop.is_set():
         return
 

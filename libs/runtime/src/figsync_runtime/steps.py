@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+import asyncpg
 import structlog
 from opentelemetry import trace
 
@@ -29,7 +30,7 @@ from figsync_contracts import (
     new_envelope,
 )
 from figsync_eventstore import Appended, Conflict, EventStore, RecordedEvent
-from figsync_runtime.errors import PermanentError, RetryableError, StepError
+from figsync_runtime.errors import PermanentError, RetryableError, StepError, WaitError
 from figsync_runtime.metrics import MESSAGES, STEP_SECONDS
 from figsync_runtime.tracing import context_from_traceparent, current_traceparent
 
@@ -37,6 +38,8 @@ log = structlog.get_logger("figsync.steps")
 tracer = trace.get_tracer("figsync.steps")
 
 RE_DRIVERS = (JobRetryRequested.type, JobResumed.type)
+# What a step meets while Postgres restarts or fails over (connections refused or cut).
+STORE_UNAVAILABLE = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
 
 
 class Clock(Protocol):
@@ -319,6 +322,13 @@ class StepRunner:
             return Ack("handled")
         except StepError as error:
             return await self._on_error(context, error, attempt)
+        except STORE_UNAVAILABLE as error:
+            # Postgres restarting or failing over is the platform's trouble, not the job's:
+            # wait for it, never count it.
+            waiting = WaitError(
+                "store.unavailable", f"{type(error).__name__}: {error}", retry_after=2.0
+            )
+            return await self._on_error(context, waiting, attempt)
         except Exception as error:  # a bug or an unclassified failure: retry, then fail
             log.exception("step raised an unexpected error")
             wrapped = RetryableError(
@@ -353,15 +363,19 @@ class StepRunner:
         return f"{self.step.name}:{trigger.id}"
 
     async def _on_error(self, context: StepContext, error: StepError, attempt: int) -> Decision:
-        if error.retryable and error.code != "store.conflict" and not error.waiting:
-            attempt = await self.attempts.failed(self._attempt_key(context.trigger))
-        log.warning(
-            "step failed",
-            code=error.code,
-            error_message=error.message,
-            attempt=attempt,
-            retryable=error.retryable,
-        )
+        if error.waiting:
+            # Pacing at work, not trouble: no warning, no attempt.
+            log.info("step waits", code=error.code, retry_after=error.retry_after)
+        else:
+            if error.retryable and error.code != "store.conflict":
+                attempt = await self.attempts.failed(self._attempt_key(context.trigger))
+            log.warning(
+                "step failed",
+                code=error.code,
+                error_message=error.message,
+                attempt=attempt,
+                retryable=error.retryable,
+            )
         if error.retryable and (error.code == "store.conflict" or error.waiting):
             if (error.retry_after or 0) >= self.policy.defer_threshold:
                 return await self._defer(context, error, attempt)

@@ -12,6 +12,8 @@ import structlog
 import uvicorn
 from prometheus_client import Counter
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from figsync_eventstore.migrate import missing_migrations
 from figsync_runtime.http import add_health_routes
@@ -79,6 +81,19 @@ class Supervisor:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
+async def schema_problem(database_url: str) -> str | None:
+    """Why this process cannot start yet (schema not migrated, Postgres unreachable), or None."""
+    try:
+        conn = await asyncpg.connect(database_url, timeout=10)
+        try:
+            missing = await missing_migrations(conn)
+        finally:
+            await conn.close()
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
+        return f"postgres unreachable: {type(error).__name__}: {error}"
+    return f"migrations {missing} not applied yet: run `figsync migrate`" if missing else None
+
+
 async def wait_for_schema(
     database_url: str, stop: asyncio.Event, interval: float = 2.0, log_every: float = 30.0
 ) -> None:
@@ -86,16 +101,8 @@ async def wait_for_schema(
     waits for: a process started before `figsync migrate` comes up by itself after it."""
     last_said = -log_every
     while not stop.is_set():
-        try:
-            conn = await asyncpg.connect(database_url, timeout=10)
-            try:
-                missing = await missing_migrations(conn)
-            finally:
-                await conn.close()
-            why = f"migrations {missing} not applied yet: run `figsync migrate`"
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
-            missing, why = None, f"postgres unreachable: {type(error).__name__}: {error}"
-        if missing == []:
+        why = await schema_problem(database_url)
+        if why is None:
             return
         if time.monotonic() - last_said >= log_every:
             log.warning("waiting for the database schema", reason=why)
@@ -113,7 +120,16 @@ async def starting_health_server(host: str, port: int) -> AsyncIterator[None]:
     async def not_yet() -> bool:
         return False
 
+    async def starting(_: Request) -> Response:
+        return JSONResponse(
+            {"error": {"code": "service.starting", "message": "this service is starting "
+                       "(waiting for the database schema); send the request again shortly"}},
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )  # fmt: skip
+
     app = add_health_routes(Starlette(), {"started": not_yet})
+    app.add_route("/{path:path}", starting, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     server = uvicorn.Server(
         uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                        lifespan="off")

@@ -7,10 +7,10 @@ import re
 import time
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from figsync_contracts import TeamSettingsChanged, new_envelope, team_stream_id
 from figsync_eventstore import Appended, PostgresEventStore
@@ -52,6 +52,11 @@ class TeamSettings(BaseModel):
     confirmations_enabled: bool = True
     confirmation_template: str | None = None
     recipient_addresses: list[str] = Field(default_factory=list)
+    # Figma's REST rate limit follows the token owner's plan and seat (Tier 2 per minute:
+    # figsync_clients.figma.tier2_per_minute); an explicit figure wins for odd contracts.
+    figma_plan: Literal["starter", "professional", "organization", "enterprise"] = "professional"
+    figma_seat: Literal["view", "collab", "dev", "full"] = "full"
+    figma_requests_per_minute: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     secrets_set: list[str] = Field(default_factory=list)
     version: int = 0
 
@@ -237,6 +242,9 @@ async def ensure_default_team(
         ]
     if env.get("NOTION_DATABASE_ID"):
         changes["notion_database_id"] = env["NOTION_DATABASE_ID"]
+    for setting in ("figma_plan", "figma_seat", "figma_requests_per_minute"):
+        if env.get(f"FIGSYNC_{setting.upper()}"):
+            changes[setting] = env[f"FIGSYNC_{setting.upper()}"].strip().lower()
     secrets = {name: env[var] for var, name in _ENV_SECRETS.items() if env.get(var)}
     for value in secrets.values():
         register_secret(value)
@@ -247,4 +255,10 @@ async def ensure_default_team(
             )
         except ConcurrentTeamChange:
             continue
+        except ValidationError as error:
+            problems = "; ".join(
+                f"FIGSYNC_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                for e in error.errors()
+            )
+            raise TeamError(f"team.bad_setting: {problems}") from None
     raise TeamError("team.concurrent_change: the default team kept changing; try again")

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 
+import asyncpg
 import httpx
+import structlog
 
+from figsync_clients.budget import SharedBudgets
+from figsync_clients.cache import SharedCache
 from figsync_clients.figma import FigmaClient
 from figsync_contracts import (
     CommentReceived,
@@ -20,6 +26,8 @@ from figsync_figma.links import LinkPolicy, link_client, resolve_tracking_link
 from figsync_figma.settings import FigmaSettings
 from figsync_runtime import Resources, Step, Wiring
 from figsync_runtime.teams import ensure_default_team
+
+log = structlog.get_logger("figsync.figma")
 
 
 async def build(resources: Resources) -> Wiring:
@@ -36,13 +44,18 @@ async def build(resources: Resources) -> Wiring:
             h.strip() for h in settings.links_test_insecure_hosts.split(",") if h.strip()
         ),
     )
+    cache = SharedCache(resources.pool)
     deps = handlers.Deps(
         figma=FigmaClient(
-            api_http, settings.figma_api_url, requests_per_minute=settings.figma_requests_per_minute
+            api_http,
+            settings.figma_api_url,
+            budgets=SharedBudgets(resources.pool),
+            cache=cache,
         ),  # fmt: skip
         teams=resources.teams,
         resolve_link=functools.partial(resolve_tracking_link, http=link_http, policy=policy),
         match_threshold=settings.match_threshold,
+        comments_max_age=settings.comments_cache_seconds,
     )
     figma = Step(
         "figma",
@@ -62,4 +75,14 @@ async def build(resources: Resources) -> Wiring:
         await api_http.aclose()
         await link_http.aclose()
 
-    return Wiring(steps=[figma, sync], on_stop=[close])
+    async def forget_old_reads(stop: asyncio.Event) -> None:
+        # Shared reads hold comment text: none outlives an hour.
+        while not stop.is_set():
+            try:
+                await cache.forget_old()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("old shared reads not pruned; will try again", error=str(error))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=300)
+
+    return Wiring(steps=[figma, sync], on_stop=[close], tasks=[forget_old_reads])

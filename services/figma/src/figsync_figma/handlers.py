@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
-from figsync_clients.figma import FigmaComment, FigmaUser
+from figsync_clients.figma import FigmaComment, FigmaUser, team_per_minute
 from figsync_contracts import (
     CommentClaimed,
     CommentReceived,
@@ -23,7 +24,7 @@ from figsync_contracts import (
 )
 from figsync_eventstore import Appended, Conflict
 from figsync_figma.links import LinkRefused, file_key_from_url
-from figsync_figma.match import best_match
+from figsync_figma.match import Candidate, best_match
 from figsync_figma.parse import EmailParseError, ParsedEmail, parse_email
 from figsync_runtime import PermanentError, StepContext
 from figsync_runtime.teams import TeamSettings
@@ -33,9 +34,11 @@ _SPACES = re.compile(r"\s+")
 
 
 class FigmaApi(Protocol):
-    async def comments(self, token: str, file_key: str) -> list[FigmaComment]: ...
+    async def comments(
+        self, token: str, file_key: str, *, per_minute: float | None = None, max_age: float = 0.0
+    ) -> list[FigmaComment]: ...
 
-    async def me(self, token: str) -> FigmaUser: ...
+    async def me(self, token: str, *, per_minute: float | None = None) -> FigmaUser: ...
 
 
 class Teams(Protocol):
@@ -50,6 +53,8 @@ class Deps:
     teams: Teams
     resolve_link: Callable[[str], Awaitable[str]]
     match_threshold: float = 0.6
+    # Jobs on the same file within this many seconds share one comments read (all replicas).
+    comments_max_age: float = 30.0
     _selves: dict[str, FigmaUser] = field(default_factory=dict)
 
     async def self_user(self, token: str) -> FigmaUser:
@@ -57,6 +62,15 @@ class Deps:
         if token not in self._selves:
             self._selves[token] = await self.figma.me(token)
         return self._selves[token]
+
+    async def comments(
+        self, token: str, file_key: str, team: TeamSettings, *, fresh: bool = False
+    ) -> list[FigmaComment]:
+        """The file's comments, from a read shared with other jobs unless `fresh`."""
+        return await self.figma.comments(
+            token, file_key, per_minute=team_per_minute(team),
+            max_age=0.0 if fresh else self.comments_max_age,
+        )  # fmt: skip
 
 
 async def _is_own(deps: Deps, token: str, author_id: str | None, author: str | None) -> bool:
@@ -168,10 +182,16 @@ async def on_email(ctx: StepContext, deps: Deps) -> None:
         return
     file_key = await _file_key(parsed, deps)
     token = await _token(ctx, deps)
-    comments = await deps.figma.comments(token, file_key)
+    comments = await deps.comments(token, file_key, team)
     match, top = best_match(
         comments, parsed.comment_text, parsed.author, email.sent_at, deps.match_threshold
     )
+    if deps.comments_max_age > 0 and not await _surely_its_own(ctx, file_key, match):
+        # The shared read may predate this comment: read once more, afresh.
+        comments = await deps.comments(token, file_key, team, fresh=True)
+        match, top = best_match(
+            comments, parsed.comment_text, parsed.author, email.sent_at, deps.match_threshold
+        )
     if match is None:
         raise PermanentError(
             "figma.comment_not_found",
@@ -204,8 +224,16 @@ async def on_comment(ctx: StepContext, deps: Deps) -> None:
             )
         )
         return
-    comments = await deps.figma.comments(token, received.file_key)
+    if received.origin == "webhook" and not received.parent_id and received.created_at:
+        # A new top-level comment is its whole thread: the webhook carried all of it.
+        await _resolve(ctx, received.file_key, received.file_name, [], _as_comment(received),
+                       matched, None)  # fmt: skip
+        return
+    comments = await deps.comments(token, received.file_key, team)
     target = next((c for c in comments if c.id == received.comment_id), None)
+    if target is None and deps.comments_max_age > 0:
+        comments = await deps.comments(token, received.file_key, team, fresh=True)
+        target = next((c for c in comments if c.id == received.comment_id), None)
     if target is None:
         raise PermanentError(
             "figma.comment_not_found",
@@ -215,6 +243,26 @@ async def on_comment(ctx: StepContext, deps: Deps) -> None:
         await _ignore_own(ctx, target.id)
         return
     await _resolve(ctx, received.file_key, received.file_name, comments, target, matched, None)
+
+
+async def _surely_its_own(ctx: StepContext, file_key: str, match: Candidate | None) -> bool:
+    """Whether a match found in a shared read can be trusted: its text is the email's exactly
+    and no other job has the comment. Otherwise the comment may be newer than the read (a
+    near-twin matched instead) and only a fresh read tells."""
+    if match is None or match.text_score < 0.999:
+        return False
+    claim = await ctx.store.read_stream(
+        comment_claim_stream_id(ctx.team, file_key, match.comment.id)
+    )
+    return not claim or claim[0].data.get("job_id") == ctx.job_id
+
+
+def _as_comment(received: CommentReceived) -> FigmaComment:
+    return FigmaComment(
+        id=received.comment_id, file_key=received.file_key, parent_id=received.parent_id,
+        user=FigmaUser(id=received.author_id or "", handle=received.author_handle),
+        created_at=received.created_at or datetime.now(UTC), message=received.text,
+    )  # fmt: skip
 
 
 async def on_event(ctx: StepContext, deps: Deps) -> None:
@@ -295,7 +343,7 @@ async def on_manual_sync(ctx: StepContext, deps: Deps) -> None:
     assert isinstance(request, ManualSyncRequested)
     team = await _team(ctx, deps)
     token = await _token(ctx, deps)
-    comments = await deps.figma.comments(token, request.file_key)
+    comments = await deps.comments(token, request.file_key, team, fresh=True)
     started = []
     for comment in comments:
         mentions = mentions_in_text(comment.message, team.tracked_mentions)

@@ -11,7 +11,8 @@ class FigmaSettings(RuntimeSettings):
 
     http_port: int = 8011
     figma_api_url: str = FIGMA_API_URL
-    figma_requests_per_minute: float = 50
+    # Jobs on one file within this many seconds share one comments read, across replicas.
+    comments_cache_seconds: float = 30.0
     figma_timeout_seconds: float = 10
     match_threshold: float = 0.6
     link_max_hops: int = 5

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import asyncpg
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
+
+log = structlog.get_logger("figsync.ingest")
 
 
 class Rejected(Exception):
@@ -58,6 +62,27 @@ def install_error_handlers(app: FastAPI) -> None:
     async def validation_error(_: Request, error: Exception) -> JSONResponse:
         return JSONResponse(error_body("ingest.bad_request", str(error)), 400)
 
+    async def store_unavailable(_: Request, error: Exception) -> JSONResponse:
+        log.warning("event store unavailable; request refused with 503", error=str(error))
+        return JSONResponse(
+            error_body(
+                "ingest.store_unavailable",
+                "the event store cannot be reached right now; nothing was accepted — send the "
+                "same request again shortly",
+            ),
+            503,
+            headers={"Retry-After": "5"},
+        )
+
     app.add_exception_handler(Rejected, rejected)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    # A Postgres restart or failover: a retryable 503, not a 500 with a traceback.
+    for unavailable in (
+        asyncpg.PostgresConnectionError,
+        asyncpg.InterfaceError,
+        asyncpg.CannotConnectNowError,
+        ConnectionError,
+        OSError,
+    ):
+        app.add_exception_handler(unavailable, store_unavailable)

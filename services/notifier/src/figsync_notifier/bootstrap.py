@@ -9,6 +9,8 @@ from functools import partial
 
 import httpx
 
+from figsync_clients.budget import SharedBudgets
+from figsync_clients.cache import SharedCache
 from figsync_clients.figma import FigmaClient
 from figsync_contracts import (
     AlertFailed,
@@ -81,9 +83,11 @@ async def build(resources: Resources) -> Wiring:
     await ensure_default_team(resources.teams)
     figma_http = httpx.AsyncClient(timeout=settings.figma_timeout_seconds)
     slack_http = httpx.AsyncClient(timeout=settings.slack_timeout_seconds, follow_redirects=False)
+    # The same token budget as the figma service's reads, shared by every replica.
     figma = FigmaClient(
-        figma_http, settings.figma_api_url, requests_per_minute=settings.figma_requests_per_minute
-    )
+        figma_http, settings.figma_api_url, budgets=SharedBudgets(resources.pool),
+        cache=SharedCache(resources.pool),
+    )  # fmt: skip
     return Wiring(
         steps=steps(settings, resources.teams, figma, slack_webhook(settings, slack_http)),
         on_stop=[figma_http.aclose, slack_http.aclose],

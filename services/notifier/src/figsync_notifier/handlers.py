@@ -9,7 +9,7 @@ from typing import TypeVar
 import structlog
 from prometheus_client import Counter
 
-from figsync_clients.figma import FigmaComment
+from figsync_clients.figma import FigmaComment, team_per_minute
 from figsync_contracts import (
     AlertFailed,
     AlertSent,
@@ -27,6 +27,7 @@ from figsync_notifier.messages import budget_message, failure_message
 from figsync_notifier.ports import AlertChannel, FigmaComments, Teams
 from figsync_runtime import PermanentError, RetryableError, StepContext, StepError
 from figsync_runtime.confirmation import render_confirmation, template_problems
+from figsync_runtime.teams import TeamSettings
 
 log = structlog.get_logger("figsync.notifier")
 
@@ -84,10 +85,13 @@ async def confirm(ctx: StepContext, deps: Confirmer) -> None:
         )
     root_id = thread.root_comment_id or thread.comment_id
     token = await deps.teams.get_secret(ctx.team, "figma_token") or ""
+    per_minute = team_per_minute(team or TeamSettings(team=ctx.team))
 
     if intended:
         # A reply may have been posted by an attempt that died before recording it.
-        existing = await find_reply(deps.figma, token, thread.file_key, root_id, task.url)
+        existing = await find_reply(
+            deps.figma, token, thread.file_key, root_id, task.url, per_minute
+        )
         if existing is not None:
             log.info("confirmation already in the thread; reusing it", comment_id=existing.id)
             await ctx.emit(ConfirmationPosted(comment_id=existing.id, reused=True))
@@ -96,8 +100,6 @@ async def confirm(ctx: StepContext, deps: Confirmer) -> None:
         if not enabled:  # turned off between the attempts, before anything was posted
             await _skip(ctx)
             return
-    else:
-        await ctx.record_intent(REPLY_EFFECT, key=ctx.job_id)
 
     template = team.confirmation_template if team else None
     if template and (problems := template_problems(template)):
@@ -112,7 +114,15 @@ async def confirm(ctx: StepContext, deps: Confirmer) -> None:
             "file_url": thread.file_url,
         },
     )
-    posted = await deps.figma.post_comment(token, thread.file_key, message, reply_to=root_id)
+
+    async def record_intent() -> None:
+        await ctx.record_intent(REPLY_EFFECT, key=ctx.job_id)
+
+    # The intent is recorded once the budget lets the call go: waiting leaves none behind.
+    posted = await deps.figma.post_comment(
+        token, thread.file_key, message, reply_to=root_id, per_minute=per_minute,
+        before_send=None if intended else record_intent,
+    )  # fmt: skip
     deps.after_reply()
     await ctx.emit(ConfirmationPosted(comment_id=posted.id))
     CONFIRMATIONS.labels("posted").inc()
@@ -124,10 +134,16 @@ async def _skip(ctx: StepContext) -> None:
 
 
 async def find_reply(
-    figma: FigmaComments, token: str, file_key: str, root_id: str, url: str
+    figma: FigmaComments,
+    token: str,
+    file_key: str,
+    root_id: str,
+    url: str,
+    per_minute: float | None = None,
 ) -> FigmaComment | None:
-    """A reply under the thread's root that carries the task link, if one exists."""
-    for comment in await figma.comments(token, file_key):
+    """A reply under the thread's root that carries the task link, if one exists (a fresh
+    read: a shared one may predate the reply)."""
+    for comment in await figma.comments(token, file_key, per_minute=per_minute):
         if comment.parent_id == root_id and url in comment.message:
             return comment
     return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from figsync_clients.figma import FigmaComment
@@ -9,10 +10,19 @@ from figsync_runtime.teams import TeamSettings
 
 
 class FigmaComments(Protocol):
-    async def comments(self, token: str, file_key: str) -> list[FigmaComment]: ...
+    async def comments(
+        self, token: str, file_key: str, *, per_minute: float | None = None
+    ) -> list[FigmaComment]: ...
 
     async def post_comment(
-        self, token: str, file_key: str, message: str, *, reply_to: str | None = None
+        self,
+        token: str,
+        file_key: str,
+        message: str,
+        *,
+        reply_to: str | None = None,
+        per_minute: float | None = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> FigmaComment: ...
 
 

@@ -11,9 +11,6 @@ class NotifierSettings(RuntimeSettings):
 
     http_port: int = 8014
     figma_api_url: str = FIGMA_API_URL
-    # Figma's comment endpoints are Tier 2 (25/min on a Professional seat); the figma
-    # service spends the same token's budget, and 429s are honoured on top of this.
-    figma_requests_per_minute: float = 25
     figma_timeout_seconds: float = 10
     dashboard_url: str = "http://127.0.0.1:8001"
     slack_timeout_seconds: float = 5

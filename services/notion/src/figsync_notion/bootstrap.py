@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 
-from figsync_clients.resilience import CircuitBreakers
+import asyncpg
+
+from figsync_clients.budget import LocalBudgets, SharedBudgets
 from figsync_contracts import SummaryGenerated, TaskCreated
 from figsync_notion.adapters.notion_api import NotionApi
 from figsync_notion.check_http import check_app
@@ -16,17 +18,19 @@ from figsync_runtime.secrets import DEVELOPMENT_KEY
 from figsync_runtime.teams import TeamRepository, ensure_default_team
 
 
-def notion_api(settings: NotionSettings) -> NotionApi:
+def notion_api(settings: NotionSettings, pool: asyncpg.Pool | None = None) -> NotionApi:
+    """The Notion adapter; with a pool, its budget and breaker are shared by every replica."""
+    limits = {
+        "breaker_threshold": settings.notion_breaker_threshold,
+        "breaker_reset": settings.notion_breaker_reset_seconds,
+    }
     return NotionApi(
         settings.notion_api_url,
         requests_per_second=settings.notion_requests_per_second,
+        burst=settings.notion_burst,
         timeout_seconds=settings.notion_timeout_seconds,
         wait_budget_seconds=settings.notion_wait_budget_seconds,
-        breakers=CircuitBreakers(
-            "notion",
-            threshold=settings.notion_breaker_threshold,
-            reset_after=settings.notion_breaker_reset_seconds,
-        ),
+        budgets=SharedBudgets(pool, **limits) if pool is not None else LocalBudgets(**limits),
     )
 
 
@@ -58,7 +62,7 @@ async def build(resources: Resources) -> Wiring:
     settings = resources.settings
     assert isinstance(settings, NotionSettings)
     await ensure_default_team(resources.teams)
-    api = notion_api(settings)
+    api = notion_api(settings, resources.pool)
     step = task_step(notion_tasks(settings, api, resources.teams))
     secret_key = settings.secret_key.get_secret_value() if settings.secret_key else DEVELOPMENT_KEY
     app = check_app(

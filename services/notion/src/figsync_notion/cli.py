@@ -143,7 +143,7 @@ async def run_check(team: str, settings: NotionSettings, out: TextIO) -> int:
         print("settings.missing: set FIGSYNC_DATABASE_URL", file=sys.stderr)
         return 2
     pool = await create_pool(settings.database_url, max_size=2)
-    api: NotionApi = notion_api(settings)
+    api: NotionApi = notion_api(settings, pool)
     try:
         repo = TeamRepository(PostgresEventStore(pool), secret_box(settings))
         teams = _EnvironmentTeam(repo, dict(os.environ))

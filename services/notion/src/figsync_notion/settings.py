@@ -11,7 +11,10 @@ class NotionSettings(RuntimeSettings):
     http_port: int = 8013
 
     notion_api_url: str = "https://api.notion.com"
+    # Notion's limit per integration token: an average of 3 requests per second with short
+    # bursts; paced for every replica together.
     notion_requests_per_second: float = 3.0
+    notion_burst: int = 3
     notion_timeout_seconds: float = 20.0
     # How long one attempt may wait out 429s before handing the job back to the runtime; keep
     # an attempt well inside FIGSYNC_ACK_WAIT_SECONDS so no other replica picks it up meanwhile.

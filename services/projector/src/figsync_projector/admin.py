@@ -1,20 +1,28 @@
 """Team administration: validated settings changes, write-only secrets, the live Notion check,
-and what the Inbound setup page shows."""
+what the Inbound setup page shows, and what a team's Figma token used of its rate budget."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 
 import asyncpg
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from figsync_runtime.confirmation import MAX_TEMPLATE_CHARS, template_problems
-from figsync_runtime.teams import DEFAULT_TEAM, SECRET_NAMES
+from figsync_runtime.teams import DEFAULT_TEAM, SECRET_NAMES, TeamSettings
 
 _FIGMA_URL = re.compile(r"figma\.com/(?:file|design|board|proto|slides)/([A-Za-z0-9_-]+)")
 _FILE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -24,6 +32,15 @@ _MODEL = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 Text = Annotated[str, Field(max_length=200)]
+FigmaPlan = Literal["starter", "professional", "organization", "enterprise"]
+FigmaSeat = Literal["view", "collab", "dev", "full"]
+FIGMA_PLANS: tuple[str, ...] = get_args(FigmaPlan)
+FIGMA_SEATS: tuple[str, ...] = get_args(FigmaSeat)
+assert FIGMA_PLANS == get_args(TeamSettings.model_fields["figma_plan"].annotation)
+assert FIGMA_SEATS == get_args(TeamSettings.model_fields["figma_seat"].annotation)
+# An explicit Figma budget is for contracts the published table does not cover; far above any
+# published limit is a typo (and a pace no replica set could keep).
+MAX_FIGMA_PER_MINUTE = 10_000
 
 
 def file_key_of(value: str) -> str:
@@ -65,6 +82,13 @@ class SettingsPatch(BaseModel):
     confirmations_enabled: bool | None = None
     confirmation_template: Annotated[str, Field(max_length=MAX_TEMPLATE_CHARS)] | None = None
     recipient_addresses: Annotated[list[Text], Field(max_length=50)] | None = None
+    figma_plan: FigmaPlan | None = None
+    figma_seat: FigmaSeat | None = None
+    figma_requests_per_minute: float | None = Field(
+        default=None,
+        description="an explicit Figma budget per minute for the team's token; null: the "
+        f"plan and seat's (Tier 2), at most {MAX_FIGMA_PER_MINUTE}",
+    )
 
     @field_validator("name")
     @classmethod
@@ -140,6 +164,26 @@ class SettingsPatch(BaseModel):
             if not _EMAIL.match(address):
                 raise ValueError(f"{address[:80]!r} is not an email address")
         return list(dict.fromkeys(out))
+
+    @field_validator("figma_plan", "figma_seat")
+    @classmethod
+    def _figma_choice(cls, value: str | None, info: ValidationInfo) -> str:
+        if value is None:  # only an explicit null gets here: the plan and seat always have one
+            choices = FIGMA_PLANS if info.field_name == "figma_plan" else FIGMA_SEATS
+            raise ValueError(f"choose one of {', '.join(choices)} (it cannot be left empty)")
+        return value
+
+    @field_validator("figma_requests_per_minute")
+    @classmethod
+    def _figma_rate(cls, value: float | None) -> float | None:
+        if value is None:
+            return None
+        if not math.isfinite(value) or not 0 < value <= MAX_FIGMA_PER_MINUTE:
+            raise ValueError(
+                f"{value:g} is not a budget: requests per minute above 0 and at most "
+                f"{MAX_FIGMA_PER_MINUTE} (leave it empty to follow the plan and seat)"
+            )
+        return value
 
     def changes(self) -> dict[str, Any]:
         """Only the fields that were sent (explicit nulls clear a setting)."""
@@ -239,6 +283,9 @@ class NotionCheck:
 
 def _unavailable(why: str) -> dict[str, Any]:
     return {"ok": False, "errors": 1, "lines": [f"  error  notion.check_unavailable: {why}"]}
+
+
+# --- a token's Figma budget ----------------------------------------------------------------------
 
 
 # --- Inbound setup -------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from figsync_clients.budget import Budget, SharedBudgets
+from figsync_clients.figma import PACE, team_per_minute, tier2_per_minute
 from figsync_eventstore import EventStore
 from figsync_projector import admin
 from figsync_projector import auth as tokens
@@ -29,6 +31,7 @@ from figsync_projector.commands import CommandError, request_retry, request_sync
 from figsync_projector.feed import ChangeFeed
 from figsync_projector.fold import RETRYABLE, STATUSES
 from figsync_projector.views import Views
+from figsync_runtime.secrets import SecretKeyError
 from figsync_runtime.teams import SECRET_NAMES, TEAM_ID, TeamError, TeamRepository, TeamSettings
 
 HERE = Path(__file__).parent
@@ -56,6 +59,11 @@ SECRET_LABELS = {
     "postmark_password": "Postmark inbound password",
 }
 assert set(SECRET_LABELS) == SECRET_NAMES
+FIGMA_PLAN_LABELS = {"starter": "Starter", "professional": "Professional",
+                     "organization": "Organization", "enterprise": "Enterprise"}  # fmt: skip
+FIGMA_SEAT_LABELS = {"view": "View", "collab": "Collab", "dev": "Dev", "full": "Full"}
+assert tuple(FIGMA_PLAN_LABELS) == admin.FIGMA_PLANS
+assert tuple(FIGMA_SEAT_LABELS) == admin.FIGMA_SEATS
 
 
 @dataclass
@@ -104,6 +112,7 @@ def _templates() -> Jinja2Templates:
     env.filters["ms"] = _duration
     env.filters["usd"] = lambda v: f"${Decimal(v or 0):,.2f}"
     env.filters["percent"] = lambda v: "—" if v is None else f"{v * 100:.1f}%"
+    env.filters["num"] = _number
     env.filters["pretty"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False, default=str)
     return templates
 
@@ -116,6 +125,12 @@ def _duration(ms: float | None) -> str:
     if ms < 120_000:
         return f"{ms / 1000:.1f} s"
     return f"{ms / 60_000:.1f} min"
+
+
+def _number(value: float) -> str:
+    """A rate as people write it: 25, 23.75, 4.8 (small ones keep two significant digits)."""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return text if text != "0" else f"{value:.2g}"
 
 
 def mount_dashboard(app: FastAPI, dash: Dashboard) -> None:
@@ -349,11 +364,43 @@ def mount_dashboard(app: FastAPI, dash: Dashboard) -> None:
         response.headers.update({"HX-Retarget": "#form-flash", "HX-Reswap": "innerHTML"})
         return response
 
+    async def figma_budget(team: str, current: TeamSettings) -> dict[str, Any]:
+        """The team's Figma budget and what its token used of it. The token is read only to
+        name its budget (as the Figma client does); it never reaches the page."""
+        per_minute = team_per_minute(current)
+        budget: dict[str, Any] = {
+            "per_minute": per_minute,
+            "override": current.figma_requests_per_minute is not None,
+            "plan_per_minute": tier2_per_minute(current.figma_plan, current.figma_seat),
+            "plan": FIGMA_PLAN_LABELS[current.figma_plan],
+            "seat": FIGMA_SEAT_LABELS[current.figma_seat],
+            "pace": PACE,
+            "paced": per_minute * PACE,
+            "token": False,
+            "problem": None,
+        }
+        try:
+            token = await dash.teams.get_secret(team, "figma_token")
+        except SecretKeyError as error:  # sealed with another key, or altered: no usage
+            return {**budget, "problem": str(error)}
+        if not token:
+            return budget
+        shared = Budget.for_secret("figma", token, per_minute * PACE)
+        use = await SharedBudgets(dash.auth.pool).usage(shared)
+        return {**budget, "token": True, "use": use, "share": use["last_minute"] / per_minute}
+
     async def settings_page(
         request: Request, page: Page, status: int = 200, **extra: Any
     ) -> HTMLResponse:
         current = await dash.teams.get(page.team) or TeamSettings(team=page.team)
-        context = {"settings": current, "secret_labels": SECRET_LABELS, "flash": None}
+        context = {
+            "settings": current,
+            "secret_labels": SECRET_LABELS,
+            "flash": None,
+            "figma_plans": FIGMA_PLAN_LABELS,
+            "figma_seats": FIGMA_SEAT_LABELS,
+            "figma_budget": await figma_budget(page.team, current),
+        }
         context.update(extra)
         name = "_settings_body.html" if request.headers.get("hx-request") else "settings.html"
         return render(request, name, status, page=page, nav="settings", **context)
@@ -361,6 +408,12 @@ def mount_dashboard(app: FastAPI, dash: Dashboard) -> None:
     @router.get("/t/{team}/settings")
     async def settings_view(request: Request, page: Scoped) -> HTMLResponse:
         return await settings_page(request, page)
+
+    @router.get("/t/{team}/fragments/figma-budget")
+    async def figma_budget_fragment(request: Request, page: Scoped) -> HTMLResponse:
+        current = await dash.teams.get(page.team) or TeamSettings(team=page.team)
+        return render(request, "_figma_budget.html", page=page,
+                      figma_budget=await figma_budget(page.team, current))  # fmt: skip
 
     @router.post("/t/{team}/settings")
     async def settings_save(request: Request, page: Scoped) -> HTMLResponse:
@@ -554,6 +607,19 @@ def _settings_from_form(fields: dict[str, list[str]]) -> dict[str, Any]:
         out["confirmation_template"] = one("confirmation_template") or None
     if "recipient_addresses" in fields:
         out["recipient_addresses"] = _lines(fields, "recipient_addresses")
+    if "figma_plan" in fields:
+        out["figma_plan"] = one("figma_plan").strip().lower()
+    if "figma_seat" in fields:
+        out["figma_seat"] = one("figma_seat").strip().lower()
+    if "figma_requests_per_minute" in fields:
+        rate = one("figma_requests_per_minute").strip().removesuffix("/min").strip()
+        try:
+            out["figma_requests_per_minute"] = float(rate) if rate else None
+        except ValueError as error:
+            raise SettingsInvalid(
+                f"figma_requests_per_minute: {rate[:20]!r} is not a number of requests per "
+                "minute (leave it empty to follow the plan and seat)"
+            ) from error
     if "form" in fields:  # checkboxes send nothing when unchecked
         out["ai_enabled"] = "ai_enabled" in fields
         out["confirmations_enabled"] = "confirmations_enabled" in fields

@@ -8,7 +8,7 @@ import contextlib
 import asyncpg
 import structlog
 
-from figsync_clients.resilience import CircuitBreakers
+from figsync_clients.budget import SharedBudgets
 from figsync_contracts import SummaryGenerated, ThreadResolved
 from figsync_eventstore import EventStore
 from figsync_runtime import Resources, Step, Wiring
@@ -37,10 +37,10 @@ def build_handler(
         messages=messages or AnthropicMessages(settings),
         cache=cache or SummaryCache(pool, settings.summary_cache_ttl_seconds),
         spend=MonthlySpend(pool),
-        breakers=CircuitBreakers(
-            "anthropic",
-            threshold=settings.circuit_failure_threshold,
-            reset_after=settings.circuit_reset_seconds,
+        budgets=SharedBudgets(
+            pool,
+            breaker_threshold=settings.circuit_failure_threshold,
+            breaker_reset=settings.circuit_reset_seconds,
         ),
     )
 

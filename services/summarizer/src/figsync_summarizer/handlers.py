@@ -16,10 +16,11 @@ from typing import Protocol
 
 import structlog
 
-from figsync_clients.resilience import CircuitBreakers, CircuitOpen, credential_key
+from figsync_clients.budget import Budget, Budgets, LocalBudgets
+from figsync_clients.resilience import CircuitOpen
 from figsync_contracts import BudgetExceeded, SummaryGenerated, ThreadResolved, new_envelope
 from figsync_eventstore import Appended, EventStore
-from figsync_runtime import PermanentError, RetryableError, StepContext
+from figsync_runtime import PermanentError, RetryableError, StepContext, WaitError
 from figsync_runtime.teams import DEFAULT_TEAM, TeamSettings
 from figsync_runtime.tracing import current_traceparent
 from figsync_summarizer.adapters.anthropic_api import ModelRejected, ModelReply, ModelUnavailable
@@ -105,7 +106,9 @@ class Summarize:
     messages: Messages
     cache: Cache
     spend: Spend
-    breakers: CircuitBreakers = field(default_factory=lambda: CircuitBreakers("anthropic"))
+    # The key's requests per minute, paced for every replica together (LocalBudgets: one
+    # process only, for tests).
+    budgets: Budgets = field(default_factory=LocalBudgets)
 
     async def __call__(self, ctx: StepContext) -> None:
         thread = ctx.event()
@@ -139,22 +142,16 @@ class Summarize:
                 await self._budget_exceeded(ctx, month, budget, spent)
                 return await self._fallback(ctx, thread, model, "budget_exceeded")
 
-        credential = credential_key(api_key)
-        try:
-            self.breakers.check(credential)
-        except CircuitOpen as error:
-            return await self._fallback(ctx, thread, model, error.code)
-
         try:
             attempted = await self._ask_model(api_key, model, prompt)
+        except CircuitOpen as error:
+            return await self._fallback(ctx, thread, model, error.code)
         except ModelUnavailable as error:
-            self.breakers.failure(credential)
             return await self._unavailable(ctx, thread, model, error)
         except ModelRejected as error:
             log.error("the Anthropic API refused the request", code=error.code,
                       error_message=error.message)  # fmt: skip
             return await self._fallback(ctx, thread, model, error.code)
-        self.breakers.success(credential)
 
         if attempted.summary is None:
             log.warning("the model's answer was invalid twice; using the fallback summary",
@@ -183,10 +180,27 @@ class Summarize:
         attempted = Attempted(summary=None)
         max_tokens = self.settings.ai_max_tokens
         request = prompt
+        budget = Budget.for_secret(
+            "anthropic", api_key, self.settings.anthropic_requests_per_minute, period=60.0
+        )
         for _ in range(2):
-            reply = await self.messages.create(
-                api_key=api_key, model=model, prompt=request, max_tokens=max_tokens
-            )
+            permit = await self.budgets.acquire(budget)
+            try:
+                reply = await self.messages.create(
+                    api_key=api_key, model=model, prompt=request, max_tokens=max_tokens
+                )
+            except ModelUnavailable as error:
+                if error.code == "anthropic.rate_limited":
+                    await self.budgets.limited(budget, error.retry_after)
+                else:
+                    await self.budgets.done(permit, ok=False)
+                raise
+            except ModelRejected:
+                await self.budgets.done(permit, ok=True)  # the API is up; the request was wrong
+                raise
+            await self.budgets.done(permit, ok=True)
+            if reply.exhausted_for:
+                await self.budgets.limited(budget, reply.exhausted_for)
             attempted.input_tokens += reply.input_tokens
             attempted.output_tokens += reply.output_tokens
             attempted.cost += cost_usd(price, reply.input_tokens, reply.output_tokens)
@@ -213,10 +227,15 @@ class Summarize:
         # never worth a failed job. A Retry-After too long to wait for falls back at once.
         last_attempt = min(self.settings.ai_attempts, self.settings.max_deliveries)
         wait = error.retry_after or 0.0
-        if ctx.attempt >= last_attempt or wait >= self.settings.ai_fallback_retry_after_seconds:
+        if wait >= self.settings.ai_fallback_retry_after_seconds or (
+            ctx.attempt >= last_attempt and error.code != "anthropic.rate_limited"
+        ):
             log.warning("the Anthropic API stayed unavailable; using the fallback summary",
                         code=error.code, attempt=ctx.attempt)  # fmt: skip
             return await self._fallback(ctx, thread, model, error.code)
+        if error.code == "anthropic.rate_limited":
+            # A short rate limit is a reason to wait (every replica holds back), not a failure.
+            raise WaitError(error.code, error.message, retry_after=error.retry_after or 1.0)
         raise RetryableError(error.code, error.message, retry_after=error.retry_after)
 
     async def _fallback(

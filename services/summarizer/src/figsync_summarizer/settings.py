@@ -71,6 +71,9 @@ class SummarizerSettings(RuntimeSettings):
     ai_fallback_retry_after_seconds: float = 120.0
     ai_prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
 
+    # The key's requests per minute (your Anthropic tier's RPM), paced for every replica
+    # together; the API's rate-limit headers and 429s tighten it further when needed.
+    anthropic_requests_per_minute: float = 50.0
     circuit_failure_threshold: int = 5
     circuit_reset_seconds: float = 30.0
 

@@ -1,15 +1,15 @@
 """Notion's API through `notion-client`, paced and guarded per integration token.
 
 notion-client retries 429s (also for POST) and GET 5xx on its own; that is switched off here so
-that one place decides: a 429's Retry-After is waited out in the call while the attempt's budget
-allows (every caller with that token waits too), otherwise the step is redelivered by the
-runtime. 5xx, 529 and timeouts are never retried in the call — a create that may have happened
+that one place decides: calls are paced against the token's budget shared by every replica,
+a 429's Retry-After holds every caller with that token back and is waited out in the call
+while the attempt's wait allowance lasts; otherwise the step is redelivered (waiting, not an
+attempt). 5xx, 529 and timeouts are never retried in the call — a create that may have happened
 is only tried again after the step has looked for its page.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -21,10 +21,11 @@ import notion_client
 from notion_client.errors import HTTPResponseError, RequestTimeoutError
 from opentelemetry import trace
 
-from figsync_clients.resilience import CircuitBreakers, Pacers, credential_key, parse_retry_after
+from figsync_clients.budget import Budget, Budgets, LocalBudgets, Permit
+from figsync_clients.resilience import credential_key, parse_retry_after
 from figsync_notion.mapping import Person
 from figsync_notion.ports import NotionRefused
-from figsync_runtime import RetryableError
+from figsync_runtime import RetryableError, WaitError
 from figsync_runtime.metrics import EXTERNAL_CALLS
 
 NOTION_API_URL = "https://api.notion.com"
@@ -42,9 +43,10 @@ class NotionApi:
         base_url: str = NOTION_API_URL,
         *,
         requests_per_second: float = 3.0,
+        burst: int = 3,
         timeout_seconds: float = 20.0,
         wait_budget_seconds: float = 20.0,
-        breakers: CircuitBreakers | None = None,
+        budgets: Budgets | None = None,
         http: httpx.AsyncClient | None = None,
     ) -> None:
         self.client = notion_client.AsyncClient(
@@ -56,10 +58,10 @@ class NotionApi:
             logger=logging.getLogger("figsync.notion.sdk"),
             log_level=logging.ERROR,
         )
-        self.pacers = Pacers(requests_per_second, 1.0)
-        self.breakers = breakers or CircuitBreakers("notion")
+        self.rate = requests_per_second
+        self.burst = burst
+        self.budgets: Budgets = budgets or LocalBudgets()
         self.wait_budget = wait_budget_seconds
-        self._cool_until: dict[str, float] = {}
         self._users: dict[str, tuple[float, list[Person]]] = {}
 
     async def aclose(self) -> None:
@@ -169,75 +171,62 @@ class NotionApi:
     # -- pacing, Retry-After, circuit breaker ------------------------------------------------
 
     async def _call(self, token: str, what: str, send: Callable[[], Awaitable[Any]]) -> Any:
-        key = credential_key(token)
+        budget = Budget.for_secret("notion", token, self.rate, period=1.0, burst=self.burst)
         deadline = time.monotonic() + self.wait_budget
         while True:
-            self.breakers.check(key)
-            await self.pacers.wait(key)
-            await self._cool_down(key)
+            permit = await self.budgets.acquire(budget)
             with tracer.start_as_current_span(
-                f"notion {what}",  # the httpx instrumentation adds the CLIENT span inside
+                f"notion {what}",
                 kind=trace.SpanKind.INTERNAL,
                 attributes={"server.address": str(self.client.client.base_url)},
             ):
                 try:
-                    return self._ok(key, await send())
+                    answer = await send()
                 except RequestTimeoutError as error:
-                    self._failed(key, "timeout")
+                    await self._outcome(permit, "timeout", ok=False)
                     raise RetryableError(
                         "notion.timeout", f"Notion did not answer {what} in time"
                     ) from error
                 except httpx.TransportError as error:
-                    self._failed(key, "unreachable")
+                    await self._outcome(permit, "unreachable", ok=False)
                     raise RetryableError(
                         "notion.unreachable", f"Notion could not be reached: {error!r}"
                     ) from error
                 except HTTPResponseError as error:
                     retry_after = parse_retry_after(error.headers.get("retry-after"))
                     if error.status != 429:
-                        raise self._refused(key, what, error, retry_after) from error
+                        raise await self._refused(permit, what, error, retry_after) from error
                     EXTERNAL_CALLS.labels("notion", "rate_limited").inc()
                     wait = retry_after if retry_after is not None else 1.0
-                    self._cool_until[key] = max(
-                        self._cool_until.get(key, 0.0), time.monotonic() + wait
-                    )
+                    await self.budgets.limited(budget, wait)
                     if time.monotonic() + wait > deadline:
-                        raise RetryableError(
+                        raise WaitError(
                             "notion.rate_limited",
                             f"Notion rate limit reached on {what}; trying again in {wait:.0f}s",
                             retry_after=wait,
                         ) from error
+                    continue  # the next acquire waits the Retry-After out
+            await self._outcome(permit, "ok", ok=True)
+            return answer
 
-    def _ok(self, key: str, answer: Any) -> Any:
-        EXTERNAL_CALLS.labels("notion", "ok").inc()
-        self.breakers.success(key)
-        return answer
-
-    def _failed(self, key: str, outcome: str) -> None:
+    async def _outcome(self, permit: Permit, outcome: str, *, ok: bool) -> None:
         EXTERNAL_CALLS.labels("notion", outcome).inc()
-        self.breakers.failure(key)
+        await self.budgets.done(permit, ok=ok)
 
-    def _refused(
-        self, key: str, what: str, error: HTTPResponseError, retry_after: float | None
+    async def _refused(
+        self, permit: Permit, what: str, error: HTTPResponseError, retry_after: float | None
     ) -> Exception:
         code, message = _code_and_message(error)
         if error.status in RETRYABLE_STATUSES or error.status >= 500:
-            self._failed(key, "server_error")
+            await self._outcome(permit, "server_error", ok=False)
             name = "notion.overloaded" if error.status == 529 else "notion.unavailable"
             return RetryableError(
                 name,
                 f"Notion answered {what} with {error.status} {code}: {message}",
                 retry_after=retry_after,
             )
-        EXTERNAL_CALLS.labels("notion", "client_error").inc()
-        self.breakers.success(key)  # Notion is up; the request was wrong
+        await self._outcome(permit, "client_error", ok=True)  # Notion is up; the request was wrong
         return NotionRefused(error.status, code, message)
-
-    async def _cool_down(self, key: str) -> None:
-        # After a 429 every call with the token waits out its Retry-After (also one that was
-        # already waiting for its turn when the 429 came).
-        while (wait := self._cool_until.get(key, 0.0) - time.monotonic()) > 0:
-            await asyncio.sleep(wait)
 
 
 def _code_and_message(error: HTTPResponseError) -> tuple[str, str]:

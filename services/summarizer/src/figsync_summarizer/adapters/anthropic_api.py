@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import anthropic
@@ -26,6 +28,9 @@ class ModelReply:
     stop_reason: str | None
     input_tokens: int
     output_tokens: int
+    # Seconds until the key's per-minute requests or tokens refill, when its rate-limit
+    # headers say none are left (every replica then waits that long).
+    exhausted_for: float | None = None
 
 
 class ModelUnavailable(Exception):
@@ -62,6 +67,25 @@ _REJECTED_CODES = {
     404: ("anthropic.model_not_found", "the model does not exist for this key; check AI_MODEL"),
     413: ("anthropic.request_too_large", "the thread is too large for one request"),
 }
+
+
+def exhausted_for(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """Seconds until every per-minute limit the headers report as used up has refilled (`anthropic-ratelimit-<limit>-remaining: 0` with its `-reset` time), else None."""
+    now = now or datetime.now(UTC)
+    waits = []
+    for limit in ("requests", "tokens", "input-tokens", "output-tokens"):
+        remaining = headers.get(f"anthropic-ratelimit-{limit}-remaining")
+        reset = headers.get(f"anthropic-ratelimit-{limit}-reset")
+        if remaining is None or reset is None or remaining.strip() != "0":
+            continue
+        try:
+            when = datetime.fromisoformat(reset.strip().replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        waits.append(max(0.0, (when - now).total_seconds()))
+    return max(waits) if waits else None
 
 
 class AnthropicMessages:
@@ -109,7 +133,7 @@ class AnthropicMessages:
         if self.settings.ai_thinking != "omit":
             extra["thinking"] = {"type": self.settings.ai_thinking}
         try:
-            message = await self._client(api_key).messages.create(
+            raw = await self._client(api_key).messages.with_raw_response.create(
                 model=model,
                 max_tokens=max_tokens,
                 system=SYSTEM_PROMPT,
@@ -119,6 +143,7 @@ class AnthropicMessages:
                 timeout=self.settings.ai_timeout_seconds,
                 **extra,
             )
+            message = await raw.parse()
         except anthropic.APITimeoutError as error:
             raise ModelUnavailable("anthropic.timeout", str(error)) from error
         except anthropic.APIConnectionError as error:
@@ -148,4 +173,5 @@ class AnthropicMessages:
             stop_reason=message.stop_reason,
             input_tokens=message.usage.input_tokens,
             output_tokens=message.usage.output_tokens,
+            exhausted_for=exhausted_for(raw.headers),
         )
