@@ -14,19 +14,20 @@ from figsync_runtime.locks import PostgresStepLocks
 
 class SharedCache:
     """`await cache.fetch(key, max_age, load)`: the stored value when younger than `max_age`
-    seconds; otherwise one replica loads it (single flight) while the others wait for its
-    result, up to `wait_for_other` seconds, before loading it themselves."""
+    seconds; otherwise one replica loads it (single flight, under a lease renewed while it
+    loads) while the others wait for its result — taking over if its load fails — up to
+    `wait_for_other` seconds before loading it themselves."""
 
     def __init__(
         self,
         pool: asyncpg.Pool,
         *,
-        wait_for_other: float = 10.0,
-        poll: float = 0.1,
+        wait_for_other: float = 60.0,
+        poll: float = 0.25,
         keep_seconds: float = 3600.0,
     ) -> None:
         self.pool = pool
-        self.locks = PostgresStepLocks(pool, ttl_seconds=max(wait_for_other, 5.0))
+        self.locks = PostgresStepLocks(pool, ttl_seconds=15.0)
         self.wait_for_other = wait_for_other
         self.poll = poll
         self.keep_seconds = keep_seconds
@@ -62,19 +63,23 @@ class SharedCache:
             return value
         if (hit := await self.get(key, max_age)) is not None:
             return hit
-        async with self.locks.hold(f"cache:{key}") as loading_here:
-            if loading_here:
-                # Filled while we asked for the lease? Then that answer is fresh enough.
-                if (hit := await self.get(key, max_age)) is not None:
-                    return hit
-                value = await load()
-                await self.put(key, value)
-                return value
         deadline = time.monotonic() + self.wait_for_other
-        while time.monotonic() < deadline:
+        while True:
+            async with self.locks.hold(f"cache:{key}") as loading_here:
+                if loading_here:
+                    # Filled while we waited for the lease? Then that answer is fresh enough.
+                    if (hit := await self.get(key, max_age)) is not None:
+                        return hit
+                    value = await load()
+                    await self.put(key, value)
+                    return value
+            # Another replica is loading (it may be waiting for its API budget): wait for its
+            # answer, or for the lease it frees if its load fails.
             await asyncio.sleep(self.poll)
             if (hit := await self.get(key, max_age)) is not None:
                 return hit
+            if time.monotonic() > deadline:
+                break
         value = await load()  # the other loader died or is stuck: load it ourselves
         await self.put(key, value)
         return value
