@@ -25,14 +25,13 @@ import json
 import os
 import sys
 import time
-import uuid
 from statistics import quantiles
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from figsync_clients.budget import Budget, SharedBudgets
-from figsync_eventstore import create_pool, migrate
+from figsync_eventstore import create_pool
 
 BUDGET = Budget("bench", "shared-credential", rate=1e9, period=60.0)
 WARM_UP = 20  # calls per caller before the timed ones: connections open, plans cached
@@ -89,12 +88,9 @@ def replica(args: argparse.Namespace) -> None:
 
 
 async def bench(server_url: str, args: argparse.Namespace) -> None:
-    name = f"figsync_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(server_url)
-    await admin.execute(f"CREATE DATABASE {name}")
-    url = _with_database(server_url, name)
-    try:
-        await migrate(url)
+    from harness import scratch_database
+
+    async with scratch_database(server_url) as url:
         single = await callers(url, max(200, args.acquires // 10), 1, args.pool_size, 0.0)
         per_replica = [args.acquires // args.replicas + (n < args.acquires % args.replicas)
                        for n in range(args.replicas)]  # fmt: skip
@@ -125,9 +121,6 @@ async def bench(server_url: str, args: argparse.Namespace) -> None:
         conn = await asyncpg.connect(url)
         granted = await conn.fetchval("SELECT granted FROM rate_budgets WHERE key = $1", BUDGET.key)
         await conn.close()
-    finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
     late = max(r["began"] for r in shared) - min(r["began"] for r in shared)
     print("level | replicas | callers | pool | acquires | acquires/s | p50 ms | p95 ms | "
           "p99 ms | max ms")  # fmt: skip

@@ -190,3 +190,18 @@ def database_server() -> Iterator[str]:
         yield server.url
     finally:
         server.close()
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(server_url: str) -> AsyncIterator[str]:
+    """A new, migrated database on the server for one benchmark, dropped afterwards."""
+    name = f"figsync_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(server_url)
+    await admin.execute(f"CREATE DATABASE {name}")
+    try:
+        url = _with_database(server_url, name)
+        await migrate(url)
+        yield url
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()

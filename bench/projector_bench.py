@@ -36,7 +36,7 @@ from figsync_contracts import (
     TaskCreated,
     ThreadResolved,
 )
-from figsync_eventstore import PostgresEventStore, create_pool, migrate
+from figsync_eventstore import PostgresEventStore, create_pool
 from figsync_projector.projection import rebuild
 
 TEAMS = ["acme", "globex", "initech", "umbrella", "hooli"]
@@ -142,12 +142,9 @@ def _with_database(url: str, database: str) -> str:
 
 
 async def bench(server_url: str, count: int, batch_size: int) -> None:
-    name = f"figsync_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(server_url)
-    await admin.execute(f"CREATE DATABASE {name}")
-    url = _with_database(server_url, name)
-    try:
-        await migrate(url)
+    from harness import scratch_database
+
+    async with scratch_database(server_url) as url:
         loaded = await load(url, count)
         pool = await create_pool(url, max_size=4)
         try:
@@ -155,9 +152,6 @@ async def bench(server_url: str, count: int, batch_size: int) -> None:
             jobs = await pool.fetchval("SELECT count(*) FROM projections.jobs")
         finally:
             await pool.close()
-    finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
     rate = result.events / result.seconds
     rows = [
         ("events", f"{result.events:,}"),
