@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PACKAGES := $(shell cat packages.txt)
 EDITABLES := $(foreach p,$(PACKAGES),-e ./$(p))
 
-.PHONY: install dev test lint format schemas constraints clean chaos bench
+.PHONY: install dev test lint format schemas docs screenshots constraints clean chaos bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,14 @@ format: install
 
 schemas: install
 	$(BIN)/figsync schemas write
+
+# docs/troubleshooting.md from the error-code catalogue (figsync_contracts.error_codes).
+docs: install
+	$(BIN)/python tools/gen_troubleshooting.py
+
+# docs/images/*.png for docs/guide.md, from the real dashboard (needs /usr/bin/chromium).
+screenshots: install
+	FIGSYNC_WRITE_GUIDE_IMAGES=1 $(BIN)/python -m pytest services/projector/tests/test_guide_screenshots.py -q
 
 # Re-pin: resolve everything afresh in a scratch venv and write constraints.txt (no URLs).
 constraints:

@@ -29,6 +29,8 @@ import httpx
 import pytest
 
 from figsync_contracts import JobDeferred, JobResumed
+from figsync_runtime.secrets import DEVELOPMENT_KEY, SecretBox
+from figsync_runtime.teams import TeamRepository
 from figsync_sandbox import DEFAULT_FILE_KEY, TASKS_DATA_SOURCE_ID
 from figsync_sandbox.emails import comment_email_message
 from figsync_testkit.system import signed
@@ -147,7 +149,7 @@ async def test_chaos_loses_nothing_and_does_nothing_twice(
     # Every process again, with the chaos settings: the shared clock offset file, a quick
     # resumer, room for retries under 30 % failures, short backoff.
     chaos_env = {
-        "FIGSYNC_TEST_CLOCK_OFFSET_FILE": str(clock_file),
+        "FIGSYNC_TESTKIT_CLOCK_OFFSET_FILE": str(clock_file),
         "FIGSYNC_RESUMER_INTERVAL_SECONDS": "1",
         "FIGSYNC_MAX_DELIVERIES": "12",
         "FIGSYNC_RETRY_MAX_DELAY_SECONDS": "3",
@@ -155,6 +157,10 @@ async def test_chaos_loses_nothing_and_does_nothing_twice(
         "FIGSYNC_LOG_LEVEL": "WARNING",
         "OTEL_EXPORTER_OTLP_ENDPOINT": "",
     }
+    # The thread lifecycle's reactions (up to three more Figma calls per job, on the same
+    # budget) have their own kill-and-redeliver tests; here they would only slow the run.
+    teams = TeamRepository(store, SecretBox(DEVELOPMENT_KEY))
+    await teams.change("default", {"reactions_enabled": False}, changed_by="chaos test")
     for process in system.processes.values():
         process.kill()
         process.env.update(chaos_env)

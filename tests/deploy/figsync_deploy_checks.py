@@ -80,7 +80,11 @@ def by_kind(docs: Iterable[dict[str, Any]], kind: str) -> dict[str, dict[str, An
 
 # ----------------------------------------------------------------------------- validation
 
-CRD_KINDS = {("keda.sh/v1alpha1", "ScaledObject"), ("monitoring.coreos.com/v1", "ServiceMonitor")}
+CRD_KINDS = {
+    ("keda.sh/v1alpha1", "ScaledObject"),
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+}
 
 
 def validate_builtin(doc: dict[str, Any], version: str) -> list[str]:
@@ -228,6 +232,60 @@ SERVICE_MONITOR_SCHEMA = {
 }
 
 
+_DURATION = {"type": "string", "pattern": r"^(\d+(ms|s|m|h|d|w|y))+$"}
+# Prometheus Operator's PrometheusRule, strict: `promtool check rules` checks the expressions.
+PROMETHEUS_RULE_SCHEMA = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "PrometheusRule"},
+        "metadata": _METADATA,
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["groups"],
+            "properties": {
+                "groups": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["name", "rules"],
+                        "properties": {
+                            "name": {"type": "string", "minLength": 1},
+                            "interval": _DURATION,
+                            "limit": {"type": "integer"},
+                            "partial_response_strategy": {"type": "string"},
+                            "rules": {
+                                "type": "array",
+                                "minItems": 1,
+                                "items": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "required": ["expr"],
+                                    "oneOf": [{"required": ["alert"]}, {"required": ["record"]}],
+                                    "properties": {
+                                        "alert": {"type": "string", "pattern": "^[A-Za-z]\\w*$"},
+                                        "record": {"type": "string"},
+                                        "expr": {"type": ["string", "integer"]},
+                                        "for": _DURATION,
+                                        "keep_firing_for": _DURATION,
+                                        "labels": _LABELS,
+                                        "annotations": _LABELS,
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
 def schema_errors(doc: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     validator = jsonschema.Draft202012Validator(schema)
     name = doc.get("metadata", {}).get("name", "?")
@@ -250,6 +308,8 @@ def validate_crd(doc: dict[str, Any]) -> list[str]:
         return problems
     if doc.get("kind") == "ServiceMonitor":
         return schema_errors(doc, SERVICE_MONITOR_SCHEMA)
+    if doc.get("kind") == "PrometheusRule":
+        return schema_errors(doc, PROMETHEUS_RULE_SCHEMA)
     return [f"no schema for {doc.get('apiVersion')} {doc.get('kind')}"]
 
 

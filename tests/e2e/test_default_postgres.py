@@ -14,7 +14,7 @@ from figsync_eventstore import PostgresEventStore, create_pool, migrate
 from figsync_sandbox import DEFAULT_FILE_KEY, TASKS_DATA_SOURCE_ID
 from figsync_sandbox.emails import comment_email_message
 from figsync_testkit.embedded import EmbeddedPostgres
-from figsync_testkit.system import System, lift_sandbox_limits, post_email, system_env
+from figsync_testkit.system import System, lift_sandbox_limits, outcome, post_email, system_env
 
 pytestmark = pytest.mark.e2e
 
@@ -78,7 +78,7 @@ async def test_seventeen_processes_finish_a_burst_on_a_default_postgres(
         ]
         for job in jobs:
             stream = await system.wait_for(job, DONE, timeout=240)
-            assert stream[-1].type.split(".")[1] == "confirmation_posted", stream[-1].data
+            assert outcome(stream).type.split(".")[1] == "confirmation_posted", outcome(stream).data
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):

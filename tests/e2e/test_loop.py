@@ -7,7 +7,7 @@ import pytest
 
 from figsync_sandbox import DEFAULT_FILE_KEY, TASKS_DATA_SOURCE_ID
 from figsync_sandbox.emails import comment_email_message
-from figsync_testkit.system import post_email
+from figsync_testkit.system import outcome, post_email
 
 pytestmark = pytest.mark.e2e
 
@@ -20,7 +20,7 @@ async def test_the_email_path_reaches_a_confirmation(system):
     job = await post_email(system, comment_email_message(figma, DEFAULT_FILE_KEY, comment.id))
     stream = await system.wait_for(job, DONE)
     types = [e.type.split(".")[1] for e in stream]
-    assert types[-1] == "confirmation_posted", [(e.type, e.data) for e in stream][-3:]
+    assert outcome(stream).type.split(".")[1] == "confirmation_posted", types[-5:]
     for step in ("email_received", "thread_resolved", "summary_generated", "task_created"):
         assert step in types
     pages = system.sandbox.notion.created_pages(TASKS_DATA_SOURCE_ID)
@@ -37,7 +37,7 @@ async def test_the_webhook_path_reaches_a_confirmation(system):
     comment = figma.add_comment(DEFAULT_FILE_KEY, "@Anna Smith webhook path check")
     job = comment_job_id("default", DEFAULT_FILE_KEY, comment.id)
     stream = await system.wait_for(job, DONE)
-    assert stream[-1].type.split(".")[1] == "confirmation_posted", stream[-1].data
+    assert outcome(stream).type.split(".")[1] == "confirmation_posted", outcome(stream).data
 
 
 async def test_the_same_comment_by_email_and_webhook_makes_one_task(system):
@@ -68,7 +68,7 @@ async def test_a_failure_at_a_step_ends_in_job_failed_and_a_retry_completes_it(
     comment = figma.add_comment(DEFAULT_FILE_KEY, f"@Anna Smith failure at {step}")
     job = await post_email(system, comment_email_message(figma, DEFAULT_FILE_KEY, comment.id))
     stream = await system.wait_for(job, {"job_failed"})
-    failed = stream[-1]
+    failed = outcome(stream)
     assert failed.data["step"] == step, failed.data
     server.faults.clear()
     from figsync_projector.auth import issue_token
@@ -84,7 +84,7 @@ async def test_a_failure_at_a_step_ends_in_job_failed_and_a_retry_completes_it(
         response = await http.post(f"{system.projector}/api/teams/default/jobs/{job}/retry")
     assert response.status_code in (200, 202), response.text
     stream = await system.wait_for(job, {"confirmation_posted"})
-    assert stream[-1].type.split(".")[1] == "confirmation_posted"
+    assert outcome(stream).type.split(".")[1] == "confirmation_posted"
 
 
 async def test_a_burst_of_100_emails_all_complete(system):
@@ -96,7 +96,7 @@ async def test_a_burst_of_100_emails_all_complete(system):
             await post_email(system, comment_email_message(figma, DEFAULT_FILE_KEY, comment.id))
         )
     finals = await asyncio.gather(*(system.wait_for(job, DONE, timeout=180) for job in jobs))
-    outcomes = [stream[-1].type.split(".")[1] for stream in finals]
+    outcomes = [outcome(stream).type.split(".")[1] for stream in finals]
     assert outcomes.count("confirmation_posted") == 100, outcomes
     assert len(system.sandbox.notion.created_pages(TASKS_DATA_SOURCE_ID)) == 100
 

@@ -13,7 +13,7 @@ import pytest
 
 from figsync_sandbox import DEFAULT_FILE_KEY, TASKS_DATA_SOURCE_ID
 from figsync_sandbox.emails import comment_email_message
-from figsync_testkit.system import post_email
+from figsync_testkit.system import outcome, post_email
 
 pytestmark = pytest.mark.e2e
 
@@ -101,7 +101,7 @@ async def test_sigterm_under_a_backlog_stops_within_the_grace_and_loses_nothing(
         system.processes[name].start()
     for job in jobs:
         stream = await system.wait_for(job, DONE, timeout=180)
-        assert stream[-1].type.split(".")[1] == "confirmation_posted", stream[-1].data
+        assert outcome(stream).type.split(".")[1] == "confirmation_posted", outcome(stream).data
     pages = system.sandbox.notion.created_pages(TASKS_DATA_SOURCE_ID)
     assert len(pages) == len(jobs)
     replies = [c for c in figma.posted_comments() if c.parent_id]

@@ -14,7 +14,7 @@ import pytest
 
 from figsync_sandbox import DEFAULT_FILE_KEY
 from figsync_sandbox.emails import comment_email_message
-from figsync_testkit.system import EMAIL_SECRET, PASSCODE, post_email
+from figsync_testkit.system import EMAIL_SECRET, PASSCODE, outcome, post_email
 
 pytestmark = pytest.mark.e2e
 
@@ -119,7 +119,7 @@ async def test_no_secret_value_in_any_log_or_table_after_a_full_run(system):
 
     jobs += [comment_job_id("default", DEFAULT_FILE_KEY, c.id) for c in (ok, bad, slow)]
     finals = await asyncio.gather(*(system.wait_for(j, DONE, timeout=120) for j in jobs))
-    outcomes = [stream[-1].type.split(".")[1] for stream in finals]
+    outcomes = [outcome(stream).type.split(".")[1] for stream in finals]
     assert "confirmation_posted" in outcomes and "job_failed" in outcomes, outcomes
     await asyncio.sleep(2)  # the webhooks' jobs and the logs settle
 

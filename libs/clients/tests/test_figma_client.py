@@ -162,3 +162,21 @@ def test_the_figma_budget_follows_the_published_tier_2_table():
     assert tier2_per_minute("enterprise", "dev") == 100
     for plan in ("starter", "professional", "organization", "enterprise"):
         assert tier2_per_minute(plan, "view") == tier2_per_minute(plan, "collab") == 5
+
+
+async def test_reactions_are_left_taken_back_and_read_across_pages(figma, sandbox_api):
+    token, state = sandbox_api.figma_token, sandbox_api.figma
+    for n in range(30):  # more than one page of reactions (the sandbox pages by 25)
+        state.add_user(f"Reactor {n}")
+        state.add_reaction(DEFAULT_FILE_KEY, DEFAULT_ROOT_COMMENT_ID, ":heart:", f"Reactor {n}")
+    await figma.react(token, DEFAULT_FILE_KEY, DEFAULT_ROOT_COMMENT_ID, ":eyes:")
+    reactions = await figma.reactions(token, DEFAULT_FILE_KEY, DEFAULT_ROOT_COMMENT_ID)
+    assert len(reactions) == 31
+    me = await figma.me(token)
+    assert [r.emoji for r in reactions if r.user.id == me.id] == [":eyes:"]
+    await figma.react(token, DEFAULT_FILE_KEY, DEFAULT_ROOT_COMMENT_ID, ":eyes:", remove=True)
+    reactions = await figma.reactions(token, DEFAULT_FILE_KEY, DEFAULT_ROOT_COMMENT_ID)
+    assert [r for r in reactions if r.user.id == me.id] == []
+    with pytest.raises(PermanentError) as bad:
+        await figma.react(token, DEFAULT_FILE_KEY, DEFAULT_ROOT_COMMENT_ID, "eyes")
+    assert bad.value.code == "figma.bad_request"

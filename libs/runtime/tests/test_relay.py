@@ -104,7 +104,7 @@ async def test_a_relay_killed_between_publish_and_cursor_loses_and_duplicates_no
     crashing = spawn(
         "figsync_runtime.relay_main",
         wait_ready=False,
-        FIGSYNC_RELAY_TEST_HANG_AFTER_PUBLISH=str(marker),
+        FIGSYNC_TESTKIT_RELAY_HANG_AFTER_PUBLISH=str(marker),
     )
     await wait_for(lambda: _exists(marker), timeout=30)
     crashing.kill()  # PubAck received, cursor not yet moved
@@ -158,4 +158,4 @@ async def test_the_relay_catches_up_after_nats_was_down(
 
 
 def test_hang_marker_is_off_unless_set():
-    assert "FIGSYNC_RELAY_TEST_HANG_AFTER_PUBLISH" not in os.environ
+    assert "FIGSYNC_TESTKIT_RELAY_HANG_AFTER_PUBLISH" not in os.environ

@@ -1,3 +1,4 @@
+import asyncio
 import json
 import logging
 
@@ -5,7 +6,13 @@ import pytest
 
 from figsync_runtime.logs import configure_logging
 from figsync_runtime.secrets import Sealed, SecretBox, SecretKeyError, generate_key
-from figsync_runtime.teams import DEFAULT_TEAM, TeamError, TeamRepository, ensure_default_team
+from figsync_runtime.teams import (
+    DEFAULT_TEAM,
+    SECRET_NAMES,
+    TeamError,
+    TeamRepository,
+    ensure_default_team,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -130,3 +137,51 @@ async def test_services_starting_together_all_get_the_default_team(repo):
 
     teams = await asyncio.gather(*(ensure_default_team(repo, ENV) for _ in range(6)))
     assert {t.version for t in teams} == {1}
+
+
+async def test_a_cleared_secret_is_deleted_and_named_in_the_event_without_its_value(
+    repo, event_store, pg_pool
+):
+    await repo.change(
+        "acme", {}, secrets={"figma_token": FIGMA_TOKEN, "notion_token": NOTION_TOKEN}
+    )
+    changed = await repo.change("acme", {}, clear_secrets=["figma_token"], changed_by="ops")
+    assert changed.secrets_set == ["notion_token"]
+    assert await repo.get_secret("acme", "figma_token") is None
+    last = (await event_store.read_stream("team:acme"))[-1]
+    assert last.data["secrets_cleared"] == ["figma_token"] and last.data["changed_by"] == "ops"
+    assert last.data["secrets_changed"] == [] and last.data["changes"] == {}
+    # Clearing what is not set records nothing; a name both set and cleared is refused.
+    version = changed.version
+    assert (await repo.change("acme", {}, clear_secrets=["figma_token"])).version == version
+    with pytest.raises(TeamError, match="team.secret_set_and_cleared"):
+        await repo.change("acme", {}, secrets={"notion_token": "x"}, clear_secrets=["notion_token"])
+    with pytest.raises(TeamError, match="team.unknown_secret"):
+        await repo.change("acme", {}, clear_secrets=["password"])
+    # Set again, it is back.
+    again = await repo.change("acme", {}, secrets={"figma_token": "figd_NEW_0123456789"})
+    assert again.secrets_set == ["figma_token", "notion_token"]
+    everything = await pg_pool.fetchval("SELECT string_agg(data::text, '|') FROM events")
+    assert FIGMA_TOKEN not in everything and "figd_NEW_0123456789" not in everything
+
+
+async def test_a_secret_is_stored_only_with_the_event_that_names_it(repo, pg_pool):
+    await repo.change("acme", {"name": "Acme"})
+    names = sorted(SECRET_NAMES)
+    # Changes racing on one team: the losers' appends conflict, and their secrets roll back.
+    results = await asyncio.gather(
+        *(repo.change("acme", {}, secrets={name: f"value-{name}"}) for name in names),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert refused and all("team.concurrent_change" in str(r) for r in refused)
+    stored = {r["name"] for r in await pg_pool.fetch("SELECT name FROM team_secrets")}
+    assert stored == set((await repo.get("acme")).secrets_set)
+    assert 0 < len(stored) < len(names)
+
+
+async def test_a_teams_allowed_networks_are_validated_and_normalized(repo):
+    changed = await repo.change("acme", {"allowed_networks": ["10.1.2.3/8", "2001:db8::1"]})
+    assert changed.allowed_networks == ["10.0.0.0/8", "2001:db8::1/128"]
+    with pytest.raises(ValueError, match="CIDR"):
+        await repo.change("acme", {"allowed_networks": ["10.0.0.0/33"]})

@@ -41,6 +41,7 @@ class Harness:
     store: PostgresEventStore
     teams: TeamRepository
     pool: Any
+    app: Any = None
 
     async def events(self) -> list[Any]:
         return await self.store.read_all()
@@ -62,14 +63,15 @@ def ingest_pool(module_pool: asyncpg.Pool) -> asyncpg.Pool:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def make_harness(ingest_pool, monkeypatch) -> AsyncIterator[HarnessFactory]:
-    """Build the app with settings overrides: `await make_harness(rate_per_source=1)`."""
+    """Build the app with settings overrides: `await make_harness(rate_per_source=1)`; `peer`
+    is the TCP peer's address the app sees."""
     event_store = PostgresEventStore(ingest_pool)
     pg_pool = ingest_pool
     monkeypatch.setenv("FIGSYNC_EMAIL_WEBHOOK_SECRET", EMAIL_SECRET)
     monkeypatch.setenv("FIGSYNC_FIGMA_WEBHOOK_PASSCODE", PASSCODE)
     clients: list[httpx.AsyncClient] = []
 
-    async def make(**overrides: Any) -> Harness:
+    async def make(peer: tuple[str, int] = ("127.0.0.1", 123), **overrides: Any) -> Harness:
         settings = IngestSettings(
             **{"database_url": "unused", "nats_url": "unused", "team_cache_seconds": 0, **overrides}
         )
@@ -99,10 +101,11 @@ async def make_harness(ingest_pool, monkeypatch) -> AsyncIterator[HarnessFactory
             secrets={"email_webhook_secret": ACME_SECRET},
         )
         client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=wiring.app), base_url="http://ingest.test"
+            transport=httpx.ASGITransport(app=wiring.app, client=peer),
+            base_url="http://ingest.test",
         )
         clients.append(client)
-        return Harness(client, event_store, teams, pg_pool)
+        return Harness(client, event_store, teams, pg_pool, wiring.app)
 
     yield make
     for client in clients:

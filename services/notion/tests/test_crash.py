@@ -38,7 +38,7 @@ async def test_killed_right_after_the_page_was_created_then_redelivered_gives_on
     marker = tmp_path / "page-created"
     spawn("figsync_runtime.relay_main")
     crashing = spawn(
-        "figsync_notion.main", FIGSYNC_NOTION_TEST_HANG_AFTER_CREATE=str(marker), **env
+        "figsync_notion.main", FIGSYNC_TESTKIT_NOTION_HANG_AFTER_CREATE=str(marker), **env
     )
     await add_job(event_store, "job-sigkill")
 
@@ -70,4 +70,4 @@ async def test_killed_right_after_the_page_was_created_then_redelivered_gives_on
 
 
 def test_the_hang_hook_is_off_unless_set():
-    assert "FIGSYNC_NOTION_TEST_HANG_AFTER_CREATE" not in os.environ
+    assert "FIGSYNC_TESTKIT_NOTION_HANG_AFTER_CREATE" not in os.environ

@@ -146,8 +146,8 @@ async def test_a_projector_killed_inside_its_transaction_resumes_without_loss_or
         "figsync_projector.main",
         wait_ready=False,  # it hangs (blocking its event loop) as soon as it leads
         FIGSYNC_PROJECTOR_BATCH_SIZE="25",
-        FIGSYNC_PROJECTOR_TEST_HANG_IN_BATCH=str(marker),
-        FIGSYNC_PROJECTOR_TEST_HANG_AFTER_POSITION="60",
+        FIGSYNC_TESTKIT_PROJECTOR_HANG_IN_BATCH=str(marker),
+        FIGSYNC_TESTKIT_PROJECTOR_HANG_AFTER_POSITION="60",
     )
     deadline = time.monotonic() + 20
     while not marker.exists():

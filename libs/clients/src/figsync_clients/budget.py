@@ -18,6 +18,7 @@ import asyncpg
 
 from figsync_clients.resilience import CircuitBreakers, CircuitOpen, credential_key
 from figsync_runtime.errors import WaitError
+from figsync_runtime.metrics import BUDGET_CALLS, BUDGET_CALLS_PER_SECOND, CIRCUIT_OPEN
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,15 @@ class Budgets(Protocol):
     async def done(self, permit: Permit, *, ok: bool) -> None: ...
 
 
+def _granted(budget: Budget) -> None:
+    """Count a call the budget let through, next to what the budget allows (for alerts on
+    budget use; the label is the credential's hash)."""
+    BUDGET_CALLS.labels(budget.provider, budget.credential).inc()
+    BUDGET_CALLS_PER_SECOND.labels(budget.provider, budget.credential).set(
+        budget.rate / budget.period
+    )
+
+
 def _exhausted(budget: Budget, wait: float) -> WaitError:
     return WaitError(
         f"{budget.provider}.budget_exhausted",
@@ -100,6 +110,7 @@ class SharedBudgets:
             )  # fmt: skip
             permit = await self._permit(budget, row)
             if permit is not None:
+                _granted(budget)
                 return permit
 
     async def _permit(self, budget: Budget, row: asyncpg.Record) -> Permit | None:
@@ -107,6 +118,7 @@ class SharedBudgets:
         void: take a new one behind the Retry-After)."""
         wait = float(row["wait_s"])
         if row["circuit_open"]:
+            CIRCUIT_OPEN.labels(budget.provider).inc()
             raise CircuitOpen(
                 f"{budget.provider}.circuit_open",
                 f"{budget.provider} failed {self.breaker_threshold} times in a row for this "
@@ -201,7 +213,11 @@ class LocalBudgets:
 
     async def acquire(self, budget: Budget) -> Permit:
         while True:
-            self._breaker(budget.provider).check(budget.credential)
+            try:
+                self._breaker(budget.provider).check(budget.credential)
+            except CircuitOpen:
+                CIRCUIT_OPEN.labels(budget.provider).inc()
+                raise
             now = self.clock()
             tat = max(self._tat.get(budget.key, now), now)
             wait = max(0.0, tat - budget.interval * max(budget.burst - 1, 0) - now)
@@ -212,6 +228,7 @@ class LocalBudgets:
                 await self.sleep(wait)
                 if self._limited_at.get(budget.key, float("-inf")) > now:
                     continue  # a 429 came while this call waited: its slot is void
+            _granted(budget)
             return Permit(budget, probe=True)
 
     async def limited(self, budget: Budget, retry_after: float | None) -> None:

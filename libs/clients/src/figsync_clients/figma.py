@@ -70,6 +70,11 @@ TIER2_PER_MINUTE = {"starter": 5, "professional": 25, "organization": 50, "enter
 PACE = 0.95
 
 
+def comment_url(file_key: str, comment_id: str) -> str:
+    """The link that opens a comment in Figma."""
+    return f"https://www.figma.com/design/{file_key}?comment={comment_id}#{comment_id}"
+
+
 def tier2_per_minute(plan: str, seat: str) -> int:
     """Figma's Tier-2 requests per minute for a token of this plan and seat."""
     return 5 if seat in ("view", "collab") else TIER2_PER_MINUTE[plan]
@@ -146,6 +151,44 @@ class FigmaClient:
             before_send=before_send,
         )  # fmt: skip
         return FigmaComment.model_validate(body)
+
+    async def reactions(
+        self, token: str, file_key: str, comment_id: str, *, per_minute: float | None = None
+    ) -> list[FigmaReaction]:
+        """Every reaction left on a comment (all pages)."""
+        found: list[FigmaReaction] = []
+        cursor: str | None = None
+        path = f"/v1/files/{file_key}/comments/{comment_id}/reactions"
+        for _ in range(50):
+            params = {"cursor": cursor} if cursor else None
+            body = await self._call("GET", path, token, per_minute, params=params)
+            found += [FigmaReaction.model_validate(r) for r in body.get("reactions", [])]
+            # `next_page` is the URL of the next page; its cursor is what to send.
+            following = (body.get("pagination") or {}).get("next_page")
+            cursor = httpx.URL(following).params.get("cursor") if following else None
+            if not cursor:
+                break
+        return found
+
+    async def react(
+        self,
+        token: str,
+        file_key: str,
+        comment_id: str,
+        emoji: str,
+        *,
+        remove: bool = False,
+        per_minute: float | None = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Leave (or take back) a reaction on a comment."""
+        path = f"/v1/files/{file_key}/comments/{comment_id}/reactions"
+        if remove:
+            await self._call("DELETE", path, token, per_minute, params={"emoji": emoji},
+                             before_send=before_send)  # fmt: skip
+        else:
+            await self._call("POST", path, token, per_minute, json={"emoji": emoji},
+                             before_send=before_send)  # fmt: skip
 
     async def me(self, token: str, *, per_minute: float | None = None) -> FigmaUser:
         """The token's own user (shared for an hour when there is a cache)."""

@@ -57,7 +57,7 @@ class EmailReceived(Event):
 class CommentReceived(Event):
     """A Figma FILE_COMMENT webhook (or a manual sync) reported a comment."""
 
-    origin: Literal["webhook", "manual_sync"]
+    origin: Literal["webhook", "manual_sync", "reconcile"]
     file_key: str
     file_name: str = ""
     comment_id: str
@@ -179,6 +179,7 @@ IgnoreReason = Literal[
     "duplicate_comment",
     "duplicate_delivery",
     "own_comment",
+    "thread_update",
 ]
 
 
@@ -245,6 +246,102 @@ class BudgetExceeded(Event):
     spent_usd: Decimal
 
 
+# -- the thread's life after its task exists (both ways) ------------------------------------
+
+
+@_register
+class ThreadUpdated(Event):
+    """A later comment in a thread that already has a task: the thread as it now stands.
+    Appended to the job that owns the thread; it updates that task, it never makes another."""
+
+    file_key: str
+    root_comment_id: str
+    new_comment_ids: list[str]
+    thread: list[ThreadComment]
+    origin: Literal["webhook", "email", "manual_sync", "reconcile"]
+    from_job: str | None = Field(default=None, description="The job the comment arrived as.")
+
+
+@_register
+class SummaryRefreshed(SummaryGenerated):
+    """The summary of the whole thread again, after ThreadUpdated (coalesced: one for several
+    updates that came within seconds of each other)."""
+
+
+@_register
+class TaskUpdated(Event):
+    """The task page caught up with the thread: new comments appended, properties refreshed."""
+
+    page_id: str
+    comments_added: list[str] = Field(default_factory=list)
+    properties_updated: list[str] = Field(default_factory=list)
+
+
+@_register
+class TaskStatusChanged(Event):
+    """The task's status in Notion changed: seen through a webhook or a poll, or set by figsync
+    itself (origin figsync, e.g. because the thread was resolved in Figma)."""
+
+    page_id: str
+    status: str
+    done: bool
+    origin: Literal["notion_webhook", "notion_poll", "figsync"]
+    last_edited_time: datetime | None = None
+    reason: str = ""
+
+
+@_register
+class FigmaThreadClosed(Event):
+    """The thread's root comment was resolved in Figma (found by reconcile)."""
+
+    root_comment_id: str
+    resolved_at: datetime
+
+
+@_register
+class NotionPageChanged(Event):
+    """A verified Notion webhook said a page changed; its current state is fetched, not trusted
+    from the event (events may aggregate or arrive out of order)."""
+
+    page_id: str
+    notion_event_id: str
+    notion_event_type: str
+    timestamp: datetime | None = None
+
+
+Reaction = Literal["taken", "task_ready", "failed", "done"]
+
+
+@_register
+class CommentReacted(Event):
+    """figsync's reactions on a comment changed to show where the task stands."""
+
+    comment_id: str
+    added: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    stands_for: Reaction
+
+
+@_register
+class ThreadNotified(Event):
+    """figsync told the Figma thread that the task was done in Notion, or reopened."""
+
+    comment_id: str
+    about: Literal["done", "reopened"]
+    reused: bool = False
+
+
+@_register
+class LifecycleFailed(Event):
+    """Keeping the Figma thread in step (a reaction, a done reply) did not work; the task itself
+    is unaffected and the next change tries again."""
+
+    action: str
+    code: str
+    message: str
+    attempts: int = 1
+
+
 AlertChannel = Literal["slack"]
 
 
@@ -274,7 +371,19 @@ class TeamSettingsChanged(Event):
 
     changes: dict[str, Any]
     secrets_changed: list[str] = Field(default_factory=list)
+    secrets_cleared: list[str] = Field(default_factory=list)
     changed_by: str = ""
+
+
+@_register
+class AuditRecorded(Event):
+    """Someone changed who may reach a team: a token issued, rotated or revoked, a member
+    added, changed or removed. On stream `audit:<team>`; never a secret or a token."""
+
+    action: str = Field(description="e.g. token.issued, token.rotated, member.removed")
+    actor: str = Field(description="who did it: token:<id> (name), user:<name>, cli")
+    target: str = Field(default="", description="what it was done to: a token id, a user")
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 def event_class(event_type: str) -> type[Event]:

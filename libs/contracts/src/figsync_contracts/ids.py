@@ -24,3 +24,13 @@ def comment_claim_stream_id(team: str, file_key: str, comment_id: str) -> str:
 def team_stream_id(team: str) -> str:
     """Stream holding a team's settings history."""
     return f"team:{team}"
+
+
+def notion_page_stream_id(team: str, page_id: str) -> str:
+    """Stream of the Notion webhook events about one task page (NotionPageChanged)."""
+    return f"notion-page:{team}:{page_id}"
+
+
+def audit_stream_id(team: str) -> str:
+    """Stream of a team's audit records (AuditRecorded): tokens and members changed."""
+    return f"audit:{team}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -105,12 +104,15 @@ class Relay:
         stream: StreamSettings | None = None,
         settings: RelaySettings | None = None,
         on_published: Callable[[int], Awaitable[None]] | None = None,
+        after_publish: Callable[[], None] = lambda: None,
     ) -> None:
         self.database_url = database_url
         self.nats_url = nats_url
         self.stream = stream or StreamSettings()
         self.settings = settings or RelaySettings()
         self.on_published = on_published
+        # Called after each PubAck, before the cursor moves (crash tests' hook).
+        self.after_publish = after_publish
         self.is_leader = False
         self.published = 0
         self.parked = 0
@@ -237,7 +239,7 @@ class Relay:
                 if unpublishable is None:
                     raise  # transient: the batch is tried again (the stream drops repeats)
                 await self._park(store, event, unpublishable)
-            _test_pause_after_publish()
+            self.after_publish()
             cursor = event.position
             self.published += 1
         await self._save_cursor(store, cursor)
@@ -399,18 +401,6 @@ async def redrive_parked(
         )
         outcomes[parked.position] = "published"
     return outcomes
-
-
-def _test_pause_after_publish() -> None:
-    # Crash tests set this to a file path: the relay writes it after a PubAck and then hangs
-    # before moving its cursor, so a test can SIGKILL it at exactly that point.
-    marker = os.environ.get("FIGSYNC_RELAY_TEST_HANG_AFTER_PUBLISH")
-    if marker and not os.path.exists(marker):
-        with open(marker, "w") as f:
-            f.write(str(os.getpid()))
-        import time
-
-        time.sleep(3600)
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

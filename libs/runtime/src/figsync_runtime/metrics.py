@@ -1,6 +1,6 @@
 """Prometheus metrics every service exposes on /metrics."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES = Counter(
     "figsync_messages_total",
@@ -19,3 +19,19 @@ EXTERNAL_CALLS = Counter(
     ["provider", "outcome"],
 )
 RELAYED = Counter("figsync_relay_published_total", "Events the relay published to JetStream.")
+# Per credential (`credential_key`: a hash, never the secret), from figsync_clients.budget.
+BUDGET_CALLS = Counter(
+    "figsync_budget_calls_total",
+    "Calls an outside API's shared rate budget let through, by provider and credential.",
+    ["provider", "credential"],
+)
+BUDGET_CALLS_PER_SECOND = Gauge(
+    "figsync_budget_calls_per_second",
+    "Calls per second the credential's rate budget allows (its pace, 95 % of Figma's limit).",
+    ["provider", "credential"],
+)
+CIRCUIT_OPEN = Counter(
+    "figsync_circuit_open_total",
+    "Calls refused because the credential's circuit breaker was open, by provider.",
+    ["provider"],
+)

@@ -31,6 +31,7 @@ async def build(resources: Resources) -> Wiring:
             batch_size=settings.relay_batch_size,
             poll_interval_seconds=settings.relay_poll_interval_seconds,
         ),
+        after_publish=resources.hooks.relay_after_publish,
     )
     _export_metrics(relay)
 

@@ -10,7 +10,7 @@ import structlog
 
 from figsync_contracts import Envelope, JobDeferred, JobResumed, new_envelope
 from figsync_eventstore import PostgresEventStore
-from figsync_runtime.steps import Clock, default_clock
+from figsync_runtime.steps import Clock, SystemClock
 
 log = structlog.get_logger("figsync.resumer")
 
@@ -60,7 +60,7 @@ async def run_resumer(
 ) -> None:
     """Check for due deferred jobs every `interval` seconds (FIGSYNC_RESUMER_INTERVAL_SECONDS,
     default 5) until stopped."""
-    clock = clock or default_clock()
+    clock = clock or SystemClock()
     if interval is None:
         interval = float(os.environ.get("FIGSYNC_RESUMER_INTERVAL_SECONDS") or 5.0)
     while not stop.is_set():

@@ -18,13 +18,15 @@ from starlette.applications import Starlette
 from figsync_eventstore import PostgresEventStore, create_pool
 from figsync_eventstore.jetstream import ensure_stream
 from figsync_runtime.consumer import build_broker, subscribe
+from figsync_runtime.hooks import Hooks
+from figsync_runtime.hooks import installed as installed_hooks
 from figsync_runtime.http import Check, add_health_routes
 from figsync_runtime.locks import PostgresAttempts, PostgresStepLocks
 from figsync_runtime.logs import configure_logging, register_secret
 from figsync_runtime.resumer import run_resumer
 from figsync_runtime.secrets import DEVELOPMENT_KEY, SecretBox
 from figsync_runtime.settings import RuntimeSettings, SettingsError
-from figsync_runtime.steps import RetryPolicy, Step, StepRunner
+from figsync_runtime.steps import Clock, RetryPolicy, Step, StepRunner, SystemClock
 from figsync_runtime.supervision import (
     BackgroundTask,
     Supervisor,
@@ -49,6 +51,8 @@ class Resources:
     broker: NatsBroker
     stop: asyncio.Event
     teams: TeamRepository
+    # What a test injects (crash points, a clock, local http hosts); none in production.
+    hooks: Hooks = field(default_factory=Hooks)
 
 
 @dataclass
@@ -93,6 +97,13 @@ async def serve(
             "settings.secret_key_missing: FIGSYNC_SECRET_KEY is required outside development "
             "(make one with `figsync secret-key`)"
         )
+    hooks = installed_hooks()
+    if hooks.active and not settings.is_development:
+        raise SettingsError(
+            f"settings.test_hooks_outside_development: test hooks ({', '.join(hooks.active)}) "
+            f"are set but FIGSYNC_ENVIRONMENT is {settings.environment!r}; they are for tests "
+            "only (figsync_testkit.run)"
+        )
     database_url, nats_url = settings.require_urls()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -119,7 +130,7 @@ async def serve(
     await ensure_stream(broker.connection.jetstream(), settings.stream())
     store = PostgresEventStore(pool)
     teams = TeamRepository(store, secret_box(settings))
-    resources = Resources(name, settings, pool, store, broker, stop, teams)
+    resources = Resources(name, settings, pool, store, broker, stop, teams, hooks)
     wiring = await build(resources)
 
     # Step locks are leases in the pool's tables: no connection is held while a step runs.
@@ -133,6 +144,7 @@ async def serve(
             locks=locks,
             attempts=attempts,
             max_event_bytes=settings.max_event_bytes,
+            clock=hooks.clock or SystemClock(),
         )
         subscribe(broker, runner, settings, durable=f"figsync-{step.name}", stopping=stop)
     await broker.start()
@@ -160,7 +172,7 @@ async def serve(
     for task in wiring.tasks:
         supervisor.start(getattr(task, "__qualname__", repr(task)), task)
     for step in wiring.steps:
-        supervisor.start(f"resumer:{step.name}", _resumer(resources.store, step.name))
+        supervisor.start(f"resumer:{step.name}", _resumer(resources.store, step.name, hooks.clock))
     http = asyncio.create_task(server.serve())
     log.info("service started", http=f"http://{settings.http_host}:{settings.http_port}")
     try:
@@ -179,9 +191,9 @@ async def serve(
         provider.shutdown()
 
 
-def _resumer(store: PostgresEventStore, step: str) -> BackgroundTask:
+def _resumer(store: PostgresEventStore, step: str, clock: Clock | None) -> BackgroundTask:
     async def resumer(stop: asyncio.Event) -> None:
-        await run_resumer(store, step, stop)
+        await run_resumer(store, step, stop, clock)
 
     return resumer
 

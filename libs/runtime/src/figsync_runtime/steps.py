@@ -7,7 +7,8 @@ told to come back much later, or end it with JobFailed after the last attempt.
 
 from __future__ import annotations
 
-import os
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -87,30 +88,6 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-class OffsetClock:
-    """Test only: the system time plus the seconds written in a file, so that a test can move
-    the clock of every process forward at once (deferred jobs then come due)."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def offset(self) -> float:
-        try:
-            with open(self.path) as file:
-                return float(file.read().strip() or 0)
-        except (OSError, ValueError):
-            return 0.0
-
-    def now(self) -> datetime:
-        return datetime.now(UTC) + timedelta(seconds=self.offset())
-
-
-def default_clock() -> Clock:
-    """The system clock, unless FIGSYNC_TEST_CLOCK_OFFSET_FILE names an offset file (tests)."""
-    path = os.environ.get("FIGSYNC_TEST_CLOCK_OFFSET_FILE")
-    return OffsetClock(path) if path else SystemClock()
-
-
 @dataclass
 class StepContext:
     """What a handler gets: the job's input event, its stream so far, and a way to append."""
@@ -181,12 +158,44 @@ class StepContext:
             self._version = outcome.version
             self.history.extend(await self._read_appended(outcome))
 
+    async def refresh(self) -> None:
+        """Catch up with what other steps appended meanwhile (for a step whose events do not
+        depend on theirs, so a concurrent append need not cost a redelivery)."""
+        self.history = await self.store.read_stream(self.job_id)
+        self._version = self.history[-1].version if self.history else 0
+
     async def _read_appended(self, outcome: Appended) -> list[RecordedEvent]:
         stream = await self.store.read_stream(self.job_id)
         return [e for e in stream if e.position in outcome.positions]
 
     def __post_init__(self) -> None:
         self._version = self.history[-1].version if self.history else 0
+
+
+async def append_after(
+    store: EventStore,
+    stream_id: str,
+    history: Sequence[RecordedEvent],
+    event: Event,
+    *,
+    team: str,
+    source: str,
+) -> None:
+    """Append to another stream (another job) right after `history`, as just read: if it moved
+    on meanwhile, that is a retry (store.conflict) that reads it again, never a blind write."""
+    envelope = new_envelope(event, stream_id=stream_id, team=team, source=source,
+                            correlation_id=stream_id, traceparent=current_traceparent())  # fmt: skip
+    version = history[-1].version if history else 0
+    if isinstance(await store.append(stream_id, [envelope], expected_version=version), Conflict):
+        raise RetryableError("store.conflict", f"{stream_id} changed meanwhile; will re-check")
+
+
+async def every(seconds: float, stop: asyncio.Event) -> AsyncIterator[None]:
+    """A background loop's beat: now, then every `seconds` until `stop` is set."""
+    while not stop.is_set():
+        yield
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
 Handler = Callable[[StepContext], Awaitable[None]]

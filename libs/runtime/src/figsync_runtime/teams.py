@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Literal
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from figsync_contracts import TeamSettingsChanged, new_envelope, team_stream_id
 from figsync_eventstore import Appended, PostgresEventStore
+from figsync_runtime.edge import check_networks
 from figsync_runtime.logs import register_secret
 from figsync_runtime.secrets import Sealed, SecretBox
 
@@ -31,6 +32,7 @@ SECRET_NAMES = frozenset(
         "mailgun_signing_key",
         "sendgrid_password",
         "postmark_password",
+        "notion_webhook_token",
     }
 )
 
@@ -57,8 +59,27 @@ class TeamSettings(BaseModel):
     figma_plan: Literal["starter", "professional", "organization", "enterprise"] = "professional"
     figma_seat: Literal["view", "collab", "dev", "full"] = "full"
     figma_requests_per_minute: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    # The thread's life after its task exists (docs/architecture.md, "Thread lifecycle").
+    reactions_enabled: bool = True
+    thread_updates_enabled: bool = True
+    done_replies_enabled: bool = True
+    done_template: str | None = None
+    reopened_template: str | None = None
+    figma_resolve_completes_task: bool = True
+    # The status that means done; None: the first option of the status property's Complete group.
+    notion_done_status: str | None = None
+    # Set by the Notion webhook handshake until the dashboard has shown the token once.
+    notion_webhook_token_unseen: bool = False
+    # CIDR networks the team's ingest endpoints, API and dashboard answer (empty: any that
+    # FIGSYNC_ALLOWED_NETWORKS allows).
+    allowed_networks: list[str] = Field(default_factory=list, max_length=100)
     secrets_set: list[str] = Field(default_factory=list)
     version: int = 0
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        return check_networks(value)
 
 
 SETTABLE = frozenset(TeamSettings.model_fields) - {"team", "secrets_set", "version"}
@@ -123,6 +144,7 @@ class TeamRepository:
             change = TeamSettingsChanged.model_validate(recorded.data)
             state.update(change.changes)
             secrets.update(change.secrets_changed)
+            secrets.difference_update(change.secrets_cleared)
         state["secrets_set"] = sorted(secrets)
         state["version"] = history[-1].version
         return TeamSettings.model_validate(state)
@@ -141,16 +163,25 @@ class TeamRepository:
         changes: Mapping[str, Any],
         *,
         secrets: Mapping[str, str] | None = None,
+        clear_secrets: Iterable[str] = (),
         changed_by: str = "",
     ) -> TeamSettings:
-        """Apply settings changes and secret updates; only what differs is recorded."""
+        """Apply settings changes, secret updates and clearings; only what differs is recorded
+        (a cleared secret is named in the event's `secrets_cleared`, like a set one in
+        `secrets_changed`; values never are)."""
         check_team_id(team)
         unknown = set(changes) - SETTABLE
         if unknown:
             raise TeamError(f"team.unknown_setting: {', '.join(sorted(unknown))}")
-        bad_secrets = set(secrets or {}) - SECRET_NAMES
+        clear = set(clear_secrets)
+        bad_secrets = (set(secrets or {}) | clear) - SECRET_NAMES
         if bad_secrets:
             raise TeamError(f"team.unknown_secret: {', '.join(sorted(bad_secrets))}")
+        if clear & set(secrets or {}):
+            raise TeamError(
+                f"team.secret_set_and_cleared: {', '.join(sorted(clear & set(secrets or {})))}"
+                " cannot be set and cleared at once"
+            )
         self._forget(team)
         current = await self._load(team) or TeamSettings(team=team)
         candidate = TeamSettings.model_validate({**current.model_dump(), **changes})
@@ -159,44 +190,62 @@ class TeamRepository:
             for key in changes
             if getattr(candidate, key) != getattr(current, key)
         }
-        secrets_changed = []
-        for name, value in (secrets or {}).items():
-            if await self.get_secret(team, name) != value:
-                await self._store_secret(team, name, value)
-                secrets_changed.append(name)
-        if not diff and not secrets_changed and current.version:
+        secrets_changed = [
+            name
+            for name, value in (secrets or {}).items()
+            if await self.get_secret(team, name) != value
+        ]
+        secrets_cleared = sorted(clear & set(current.secrets_set))
+        if not diff and not secrets_changed and not secrets_cleared and current.version:
             return current
         event = TeamSettingsChanged(
             changes=TeamSettings.model_validate({**current.model_dump(), **diff}).model_dump(
                 mode="json", include=set(diff)
             ),
             secrets_changed=sorted(secrets_changed),
+            secrets_cleared=secrets_cleared,
             changed_by=changed_by,
         )
         stream = team_stream_id(team)
         envelope = new_envelope(event, stream_id=stream, team=team, source="/teams")
-        outcome = await self.store.append(stream, [envelope], expected_version=current.version)
-        if not isinstance(outcome, Appended):
-            raise ConcurrentTeamChange(
-                "team.concurrent_change: the team changed meanwhile; try again"
+        # The secrets and the event that names them commit together: a conflicting append
+        # rolls the secrets back, so no secret changes without its event (the audit trail).
+        async with self.pool.acquire() as conn, conn.transaction():
+            for name in secrets_changed:
+                await self._store_secret(conn, team, name, (secrets or {})[name])
+            if secrets_cleared:
+                await conn.execute(
+                    "DELETE FROM team_secrets WHERE team = $1 AND name = ANY($2::text[])",
+                    team,
+                    secrets_cleared,
+                )
+            # A store over this connection appends inside its transaction (last, so the
+            # append's lock is held only until the commit).
+            outcome = await PostgresEventStore(conn).append(  # type: ignore[arg-type]
+                stream, [envelope], expected_version=current.version
             )
+            if not isinstance(outcome, Appended):
+                raise ConcurrentTeamChange(
+                    "team.concurrent_change: the team changed meanwhile; try again"
+                )
         self._forget(team)
         return await self.get(team)  # type: ignore[return-value]
 
-    async def _store_secret(self, team: str, name: str, value: str) -> None:
+    async def _store_secret(
+        self, conn: asyncpg.Connection, team: str, name: str, value: str
+    ) -> None:
         sealed = self.box.seal(team, name, value)
-        async with self.pool.acquire() as conn:
-            await conn.execute(
-                """INSERT INTO team_secrets (team, name, ciphertext, nonce, key_id)
-                   VALUES ($1, $2, $3, $4, $5)
-                   ON CONFLICT (team, name) DO UPDATE
-                   SET ciphertext = $3, nonce = $4, key_id = $5, updated_at = now()""",
-                team,
-                name,
-                sealed.ciphertext,
-                sealed.nonce,
-                sealed.key_id,
-            )
+        await conn.execute(
+            """INSERT INTO team_secrets (team, name, ciphertext, nonce, key_id)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (team, name) DO UPDATE
+               SET ciphertext = $3, nonce = $4, key_id = $5, updated_at = now()""",
+            team,
+            name,
+            sealed.ciphertext,
+            sealed.nonce,
+            sealed.key_id,
+        )
 
     async def get_secret(self, team: str, name: str) -> str | None:
         """A team's secret in clear (registered for log redaction), or None if not set."""

@@ -1,4 +1,4 @@
-"""The Figma REST API (comments, me), click-tracking redirects and FILE_COMMENT webhooks."""
+"""The Figma REST API (comments, reactions, me), click-tracking redirects and FILE_COMMENT webhooks."""
 
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ DEFAULT_REPLY_COMMENT_ID = "1000000002"
 BOT_USER_ID = "1300000000000000001"
 MAX_MESSAGE_CHARS = 5000
 WEBHOOK_RETRIES = 3
+REACTIONS_PAGE_SIZE = 25
+# A shortcode from emoji-mart's set, optionally with a skin tone: `:eyes:`, `:+1::skin-tone-2:`.
+EMOJI_RE = re.compile(r":[a-z0-9_+-]{1,64}:(?::skin-tone-[2-6]:)?")
 
 STATUS_TEXT = {
     400: "Bad request",
@@ -59,6 +62,18 @@ class FigmaUser:
 
 
 @dataclass
+class FigmaReaction:
+    """An emoji a user left on a comment."""
+
+    user: FigmaUser
+    emoji: str
+    created_at: datetime
+
+    def to_api(self) -> dict[str, Any]:
+        return {"user": self.user.to_api(), "emoji": self.emoji, "created_at": iso(self.created_at)}
+
+
+@dataclass
 class FigmaComment:
     """A comment or reply; `fragments` are the webhook's text/mention pieces."""
 
@@ -73,6 +88,7 @@ class FigmaComment:
     resolved_at: datetime | None = None
     message_md: str | None = None
     via_api: bool = False
+    reactions: list[FigmaReaction] = field(default_factory=list)
 
     def message(self, users: dict[str, FigmaUser]) -> str:
         """The plain text, mentions written as @handle."""
@@ -103,7 +119,7 @@ class FigmaComment:
             "message": message,
             "client_meta": self.client_meta,
             "order_id": self.order_id,
-            "reactions": [],
+            "reactions": [r.to_api() for r in self.reactions],
         }
         return data
 
@@ -167,6 +183,7 @@ class FigmaState(control.ServerState):
         self.users: dict[str, FigmaUser] = {}
         self.files: dict[str, FigmaFile] = {}
         self.deliveries: list[WebhookDelivery] = []
+        self.reaction_calls: list[dict[str, Any]] = []
         self._next_id = 1000000001
         self._clock = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
         self._pending: set[asyncio.Future[Any]] = set()
@@ -213,6 +230,7 @@ class FigmaState(control.ServerState):
             self.users = {}
             self.files = {}
             self.deliveries = []
+            self.reaction_calls = []
             self.tier2.clear()
             self.tier3.clear()
             self._next_id = 1000000001
@@ -347,6 +365,8 @@ class FigmaState(control.ServerState):
     def comment(self, file_key: str, comment_id: str | None) -> FigmaComment:
         """Find a comment; KeyError if unknown."""
         with self.lock:
+            if file_key not in self.files:
+                raise KeyError(f"figma.file_not_found: no sandbox file {file_key!r}")
             for comment in self.files[file_key].comments:
                 if comment.id == comment_id:
                     return comment
@@ -369,6 +389,70 @@ class FigmaState(control.ServerState):
                 for c in f.comments
                 if c.via_api
             ]
+
+    def resolve_comment(
+        self, file_key: str, comment_id: str, resolved: bool = True
+    ) -> FigmaComment:
+        """Resolve (or reopen) a thread as a person in Figma would; Figma sends no webhook for it.
+
+        KeyError if the file or comment is unknown, ValueError if it is a reply.
+        """
+        with self.lock:
+            comment = self.comment(file_key, comment_id)
+            if comment.parent_id is not None:
+                raise ValueError(
+                    f"figma.not_a_root_comment: {comment_id} is a reply; resolve its thread's "
+                    f"root comment {comment.parent_id}"
+                )
+            comment.resolved_at = max(datetime.now(UTC), comment.created_at) if resolved else None
+            return comment
+
+    def add_reaction(self, file_key: str, comment_id: str, emoji: str, user: str) -> bool:
+        """Leave `emoji` on a comment as `user` (handle or id); False if it was already there."""
+        with self.lock:
+            comment = self.comment(file_key, comment_id)
+            reactor = self.user(user)
+            if any(r.user.id == reactor.id and r.emoji == emoji for r in comment.reactions):
+                return False
+            comment.reactions.append(FigmaReaction(reactor, emoji, datetime.now(UTC)))
+            return True
+
+    def remove_reaction(self, file_key: str, comment_id: str, emoji: str, user: str) -> bool:
+        """Take back `user`'s `emoji` from a comment; False if they had not left it."""
+        with self.lock:
+            comment = self.comment(file_key, comment_id)
+            reactor = self.user(user)
+            kept = [
+                r for r in comment.reactions if not (r.user.id == reactor.id and r.emoji == emoji)
+            ]
+            changed = len(kept) != len(comment.reactions)
+            comment.reactions = kept
+            return changed
+
+    def _log_reaction_call(
+        self,
+        method: str,
+        file_key: str,
+        comment_id: str,
+        emoji: Any,
+        user: FigmaUser,
+        status: int,
+        *,
+        changed: bool,
+    ) -> None:
+        with self.lock:
+            self.reaction_calls.append(
+                {
+                    "method": method,
+                    "file_key": file_key,
+                    "comment_id": comment_id,
+                    "emoji": emoji,
+                    "user": user.handle,
+                    "status": status,
+                    "changed": changed,
+                    "at": iso(datetime.now(UTC)),
+                }
+            )
 
     def comment_url(self, file_key: str, comment_id: str) -> str:
         """Where Figma's links to a comment lead: the file, with the comment as fragment."""
@@ -499,6 +583,7 @@ class FigmaState(control.ServerState):
                 "posted_comments": [c.to_api(self.users) for c in self.posted_comments()],
                 "webhook_deliveries": [d.__dict__ for d in self.deliveries],
                 "webhook_url": self.webhook_url,
+                "reaction_calls": [dict(c) for c in self.reaction_calls],
             }
 
 
@@ -583,6 +668,8 @@ def create_app(state: FigmaState) -> FastAPI:
             state.emit_webhook(file_key, comment.id)
         return JSONResponse(data)
 
+    _install_reaction_routes(app, state, guard)
+
     async def click(request: Request) -> Response:
         target = decode_upn(request.query_params.get("upn", ""))
         if target is None:
@@ -600,6 +687,100 @@ def create_app(state: FigmaState) -> FastAPI:
 
     _install_seed_routes(app, state)
     return app
+
+
+def _install_reaction_routes(app: FastAPI, state: FigmaState, guard: Any) -> None:
+    path = "/v1/files/{file_key}/comments/{comment_id}/reactions"
+
+    def find(file_key: str, comment_id: str) -> FigmaComment | Response:
+        with state.lock:
+            if file_key not in state.files:
+                return state.error_response(404, message="Not found")
+            try:
+                return state.comment(file_key, comment_id)
+            except KeyError:
+                return state.error_response(404, message="Comment not found")
+
+    def ok() -> Response:
+        return JSONResponse({"status": 200, "error": False})
+
+    @app.get(path)
+    async def list_reactions(file_key: str, comment_id: str, request: Request) -> Response:
+        user = guard(request, state.tier2)
+        if isinstance(user, Response):
+            return user
+        comment = find(file_key, comment_id)
+        if isinstance(comment, Response):
+            return comment
+        cursor = request.query_params.get("cursor")
+        start = 0
+        if cursor is not None:
+            if not cursor.isdigit():
+                return state.bad_request("Invalid parameter: cursor")
+            start = int(cursor)
+        with state.lock:
+            window = comment.reactions[start : start + REACTIONS_PAGE_SIZE]
+            data = [r.to_api() for r in window]
+            total = len(comment.reactions)
+        pagination: dict[str, str] = {}
+        if start + REACTIONS_PAGE_SIZE < total:
+            next_url = request.url.include_query_params(cursor=str(start + REACTIONS_PAGE_SIZE))
+            pagination["next_page"] = str(next_url)
+        if start > 0:
+            prev = max(0, start - REACTIONS_PAGE_SIZE)
+            pagination["prev_page"] = str(request.url.include_query_params(cursor=str(prev)))
+        return JSONResponse({"reactions": data, "pagination": pagination})
+
+    @app.post(path)
+    async def post_reaction(file_key: str, comment_id: str, request: Request) -> Response:
+        user = guard(request, state.tier2)
+        if isinstance(user, Response):
+            return user
+        try:
+            body = json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        emoji = body.get("emoji") if isinstance(body, dict) else None
+        if not isinstance(emoji, str) or not EMOJI_RE.fullmatch(emoji):
+            state._log_reaction_call("POST", file_key, comment_id, emoji, user, 400, changed=False)
+            return state.bad_request(
+                "Invalid parameter: emoji must be a shortcode such as :eyes: or :+1::skin-tone-2:"
+            )
+        comment = find(file_key, comment_id)
+        if isinstance(comment, Response):
+            state._log_reaction_call("POST", file_key, comment_id, emoji, user, 404, changed=False)
+            return comment
+        changed = state.add_reaction(file_key, comment_id, emoji, user.id)
+        state._log_reaction_call("POST", file_key, comment_id, emoji, user, 200, changed=changed)
+        return ok()
+
+    @app.delete(path)
+    async def delete_reaction(file_key: str, comment_id: str, request: Request) -> Response:
+        user = guard(request, state.tier2)
+        if isinstance(user, Response):
+            return user
+        emoji = request.query_params.get("emoji")
+        if emoji is None or not EMOJI_RE.fullmatch(emoji):
+            state._log_reaction_call(
+                "DELETE", file_key, comment_id, emoji, user, 400, changed=False
+            )
+            return state.bad_request(
+                "Invalid parameter: emoji must be a shortcode such as :eyes: or :+1::skin-tone-2:"
+            )
+        comment = find(file_key, comment_id)
+        if isinstance(comment, Response):
+            state._log_reaction_call(
+                "DELETE", file_key, comment_id, emoji, user, 404, changed=False
+            )
+            return comment
+        changed = state.remove_reaction(file_key, comment_id, emoji, user.id)
+        status = 200 if changed else 404
+        state._log_reaction_call(
+            "DELETE", file_key, comment_id, emoji, user, status, changed=changed
+        )
+        if not changed:
+            return state.error_response(404, message="Reaction not found")
+        return ok()
 
 
 def _valid_client_meta(meta: Any) -> bool:
@@ -665,6 +846,39 @@ def _install_seed_routes(app: FastAPI, state: FigmaState) -> None:
             return control.control_error(404, str(exc.args[0]))
         return JSONResponse(comment.to_api(state.users))
 
+    @app.post(f"{prefix}/files/{{file_key}}/comments/{{comment_id}}/resolve")
+    async def resolve(file_key: str, comment_id: str, request: Request) -> Response:
+        body = await control.control_json(request, allow_empty=True)
+        if isinstance(body, Response):
+            return body
+        resolved = body.get("resolved", True)
+        if not isinstance(resolved, bool):
+            return control.control_error(400, "figma.bad_resolve: resolved must be true or false")
+        try:
+            comment = state.resolve_comment(file_key, comment_id, resolved)
+        except KeyError as exc:
+            return control.control_error(404, str(exc.args[0]))
+        except ValueError as exc:
+            return control.control_error(400, str(exc))
+        return JSONResponse(comment.to_api(state.users))
+
+    @app.post(f"{prefix}/files/{{file_key}}/comments/{{comment_id}}/reactions")
+    async def seed_reaction(file_key: str, comment_id: str, request: Request) -> Response:
+        body = await control.control_json(request)
+        if isinstance(body, Response):
+            return body
+        emoji = body.get("emoji")
+        if not isinstance(emoji, str) or not EMOJI_RE.fullmatch(emoji):
+            return control.control_error(400, "figma.bad_emoji: emoji must be like :eyes:")
+        try:
+            changed = state.add_reaction(
+                file_key, comment_id, emoji, str(body.get("user", "Maarten"))
+            )
+            comment = state.comment(file_key, comment_id)
+        except KeyError as exc:
+            return control.control_error(404, str(exc.args[0]))
+        return JSONResponse({"changed": changed, "comment": comment.to_api(state.users)})
+
     @app.post(f"{prefix}/config")
     async def configure(request: Request) -> Response:
         body = await control.control_json(request)
@@ -723,6 +937,7 @@ __all__ = [
     "DEFAULT_ROOT_COMMENT_ID",
     "FigmaComment",
     "FigmaFile",
+    "FigmaReaction",
     "FigmaState",
     "FigmaUser",
     "create_app",

@@ -1,4 +1,4 @@
-"""The Notion API (Notion-Version 2025-09-03): databases, data sources, pages, users/me."""
+"""The Notion API (Notion-Version 2025-09-03): databases, data sources, pages, users/me, webhooks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import math
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from figsync_sandbox import control
 from figsync_sandbox import notion_schema as ns
 from figsync_sandbox.notion_schema import NotionValidationError
+from figsync_sandbox.notion_webhooks import NotionWebhooks, encode, sign
 
 NOTION_VERSION = "2025-09-03"
 DEFAULT_NOTION_TOKEN = "ntn_sandbox_notion_token"
@@ -28,6 +29,13 @@ TASKS_DATABASE_ID = "e234cdc8-4ad2-4371-a97e-999a238bf8f5"
 TASKS_DATA_SOURCE_ID = "b71e1213-3d03-46cb-b9c2-db9856a9f42d"
 PRIVATE_DATABASE_ID = "0f1e2d3c-4b5a-4697-8877-665544332211"
 INTEGRATION_NAME = "figsync"
+INTEGRATION_ID = "1c4d872b-594c-8187-9bd4-0037d1cbbc2e"
+PERSON_USER_ID = "c2a4f1e0-5b3d-4e8f-9a7c-1d2e3f405162"
+TIMESTAMPS = ("created_time", "last_edited_time")
+DATE_CONDITIONS = ("equals", "before", "after", "on_or_before", "on_or_after")
+RELATIVE_CONDITIONS = {"past_week": 7, "past_month": 30, "past_year": 365}
+DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?")
 
 TASKS_PROPERTIES: dict[str, dict[str, Any]] = {
     "Title": {"title": {}},
@@ -71,6 +79,11 @@ def now_precise() -> str:
     """Databases carry millisecond times with an explicit offset, as in the recorded answers."""
     ts = datetime.now(UTC)
     return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}+00:00"
+
+
+def minute(ts: datetime) -> str:
+    """A page timestamp as Notion shows it: rounded down to the minute."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:00.000Z")
 
 
 def title_rt(text: str) -> list[dict[str, Any]]:
@@ -122,6 +135,24 @@ class Page:
     in_trash: bool = False
     icon: Any = None
     cover: Any = None
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    edited_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    last_edited_by: dict[str, Any] = field(default_factory=lambda: {"object": "user", "id": BOT_ID})
+
+    def timestamp(self, kind: str) -> datetime:
+        """The precise created_time or last_edited_time, which filters and sorts compare."""
+        return self.created_at if kind == "created_time" else self.edited_at
+
+    @property
+    def parent_ref(self) -> dict[str, str]:
+        """The parent as webhook events name it (a database, with its data source)."""
+        if "data_source_id" in self.parent:
+            return {
+                "id": self.parent["database_id"],
+                "type": "database",
+                "data_source_id": self.parent["data_source_id"],
+            }
+        return {"id": self.parent["page_id"], "type": "page"}
 
     @property
     def title(self) -> str:
@@ -174,6 +205,13 @@ class NotionState(control.ServerState):
         self.data_sources: dict[str, DataSource] = {}
         self.pages: dict[str, Page] = {}
         self._counter = 0
+        self._last_tick = datetime.now(UTC)
+        self.webhooks = NotionWebhooks(
+            workspace_id=WORKSPACE_ID,
+            integration_id=INTEGRATION_ID,
+            seed=lambda: self.faults.seed,
+            loop=lambda: self.loop,
+        )
         self._defaults: dict[str, Any] = {
             "rate_per_second": rate_per_second,
             "burst": burst,
@@ -205,6 +243,7 @@ class NotionState(control.ServerState):
             self.databases, self.data_sources, self.pages = {}, {}, {}
             self.limiter.clear()
             self._counter = 0
+            self.webhooks.reset()
             self.add_database(
                 "Tasks",
                 TASKS_PROPERTIES,
@@ -263,6 +302,7 @@ class NotionState(control.ServerState):
                 ],
                 "data_sources": [self.data_source_json(d) for d in self.data_sources.values()],
                 "pages": [dict(self.page_json(p), plain=p.plain()) for p in self.pages.values()],
+                **self.webhooks.snapshot(),
             }
 
     # -- seed API ---------------------------------------------------------------------
@@ -409,7 +449,7 @@ class NotionState(control.ServerState):
             "created_time": page.created_time,
             "last_edited_time": page.last_edited_time,
             "created_by": self.bot_ref(),
-            "last_edited_by": self.bot_ref(),
+            "last_edited_by": dict(page.last_edited_by),
             "cover": page.cover,
             "icon": page.icon,
             "parent": dict(page.parent),
@@ -453,6 +493,88 @@ class NotionState(control.ServerState):
                 "workspace_limits": {"max_file_upload_size_in_bytes": 5242880},
             },
         }
+
+    # -- edits, their times and their webhook events -----------------------------------
+    def _tick(self) -> datetime:
+        # Notion shows page times rounded down to the minute, so two edits a few seconds apart
+        # look alike. The sandbox keeps the exact, strictly increasing time of every edit next to
+        # the shown one: answers carry Notion's minute format, while filters and sorts compare
+        # exact times. So `on_or_after`/`after` the time shown for an edit still match an edit
+        # made later in that same minute (and the edit itself), and a later edit sorts after an
+        # earlier one. A client that only kept the shown time must expect to see that edit again.
+        now = datetime.now(UTC)
+        if now <= self._last_tick:
+            now = self._last_tick + timedelta(milliseconds=1)
+        self._last_tick = now
+        return now
+
+    def _touch(self, page: Page, author: dict[str, Any]) -> None:
+        page.edited_at = self._tick()
+        page.last_edited_time = minute(page.edited_at)
+        page.last_edited_by = {"object": "user", "id": author["id"]}
+
+    def _event(
+        self, type_: str, page: Page, data: dict[str, Any], author: dict[str, str], *, via_api: bool
+    ) -> str | None:
+        return self.webhooks.record(
+            type_,
+            {"id": page.id, "type": "page"},
+            {"parent": page.parent_ref, **data},
+            author,
+            via_api=via_api,
+            at=page.edited_at,
+        )
+
+    @staticmethod
+    def bot_author() -> dict[str, str]:
+        return {"id": BOT_ID, "type": "bot"}
+
+    def set_status(
+        self,
+        page_id: str,
+        status: str,
+        *,
+        property_name: str | None = None,
+        author_id: str = PERSON_USER_ID,
+    ) -> tuple[Page, str | None]:
+        """Change a page's status as a person in Notion's UI would; returns the page and event id.
+
+        `property_name` names the status property (default: the data source's only status one).
+        Sends page.properties_updated if a webhook subscription is configured.
+        Raises NotionError (404) for an unknown page, NotionValidationError for a bad status.
+        """
+        with self.lock:
+            page = self.page(page_id)
+            if "data_source_id" not in page.parent:
+                raise NotionValidationError("Only pages in a data source have a status property.")
+            ds = self.data_sources[page.parent["data_source_id"]]
+            statuses = [n for n, p in ds.properties.items() if p["type"] == "status"]
+            name = (
+                property_name if property_name is not None else (statuses[0] if statuses else None)
+            )
+            if name not in statuses:
+                raise NotionValidationError(
+                    f"{name or 'The data source'} is not a status property. "
+                    f"Status properties: {', '.join(statuses) or 'none'}."
+                )
+            prop = ds.properties[name]
+            value = ns.property_value(
+                name, prop, {"status": {"name": status}}, create_select_options=False
+            )
+            changed = page.properties.get(name) != value
+            page.properties[name] = value
+            self._touch(page, {"id": author_id})
+            if not changed:
+                return page, None
+            author = {"id": author_id, "type": "person"}
+            event_id = self._event(
+                "page.properties_updated",
+                page,
+                {"updated_properties": [prop["id"]]},
+                author,
+                via_api=False,
+            )
+            return page, event_id
 
     # -- operations -------------------------------------------------------------------
     def create_page(self, body: dict[str, Any]) -> Page:
@@ -508,8 +630,29 @@ class NotionState(control.ServerState):
                 "was `undefined`."
             )
         page = Page(id=self.new_id("page"), parent=parent_out, properties=values, children=children)
+        self._touch(page, self.bot_ref())
+        page.created_at, page.created_time = page.edited_at, page.last_edited_time
         self.pages[page.id] = page
+        self._event("page.created", page, {}, self.bot_author(), via_api=True)
         return page
+
+    def append_children(self, page: Page, body: dict[str, Any]) -> range:
+        """Append block children; the indexes of the new blocks."""
+        added = ns.blocks(body.get("children"))
+        start = len(page.children)
+        page.children.extend(added)
+        self._touch(page, self.bot_ref())
+        new = range(start, len(page.children))
+        if added:
+            blocks = [{"id": self.block_json(page, i)["id"], "type": "block"} for i in new]
+            self._event(
+                "page.content_updated",
+                page,
+                {"updated_blocks": blocks},
+                self.bot_author(),
+                via_api=True,
+            )
+        return new
 
     def _values(
         self, ds: DataSource, properties: dict[str, Any], *, creating: bool
@@ -560,14 +703,23 @@ class NotionState(control.ServerState):
                 k: ns.property_value(k, title_prop, v, create_select_options=False)
                 for k, v in properties.items()
             }
+        changed = [v["id"] for k, v in updates.items() if page.properties.get(k) != v]
         page.properties.update(updates)
+        was_in_trash = page.in_trash
         if "in_trash" in body or "archived" in body:
             page.in_trash = bool(body.get("in_trash", body.get("archived")))
         if "icon" in body:
             page.icon = body["icon"]
         if "cover" in body:
             page.cover = body["cover"]
-        page.last_edited_time = now_minute()
+        self._touch(page, self.bot_ref())
+        bot = self.bot_author()
+        if changed:
+            data = {"updated_properties": changed}
+            self._event("page.properties_updated", page, data, bot, via_api=True)
+        if page.in_trash != was_in_trash:
+            kind = "page.deleted" if page.in_trash else "page.undeleted"
+            self._event(kind, page, {}, bot, via_api=True)
         return page
 
     def update_data_source(self, ds: DataSource, body: dict[str, Any]) -> DataSource:
@@ -646,7 +798,7 @@ class NotionState(control.ServerState):
         }
 
     def _sort(self, ds: DataSource, pages: list[Page], sorts: Any) -> list[Page]:
-        order = sorted(pages, key=lambda p: p.created_time)  # stable: creation order
+        order = sorted(pages, key=lambda p: p.created_at)
         if sorts is None:
             return list(reversed(order))
         if not isinstance(sorts, list):
@@ -656,9 +808,14 @@ class NotionState(control.ServerState):
                 raise ns.fail(f"body.sorts[{i}]", "an object", sort)
             reverse = sort.get("direction", "ascending") == "descending"
             if "timestamp" in sort:
-                order = sorted(
-                    order, key=lambda p, s=sort: getattr(p, s["timestamp"], ""), reverse=reverse
-                )
+                kind = sort["timestamp"]
+                if kind not in TIMESTAMPS:
+                    raise ns.fail(
+                        f"body.sorts[{i}].timestamp",
+                        '`"created_time"` or `"last_edited_time"`',
+                        kind,
+                    )
+                order = sorted(order, key=lambda p, k=kind: p.timestamp(k), reverse=reverse)
                 continue
             name = sort.get("property")
             if name not in ds.properties:
@@ -680,6 +837,8 @@ class NotionState(control.ServerState):
                 self._matches(ds, page, f, f"{path}.{key}[{i}]") for i, f in enumerate(parts)
             ]
             return all(results) if key == "and" else any(results)
+        if "timestamp" in flt:
+            return _matches_timestamp(page, flt, path)
         name = flt.get("property")
         by_id = {p["id"]: n for n, p in ds.properties.items()}
         name = name if name in ds.properties else by_id.get(name)
@@ -705,6 +864,63 @@ class NotionState(control.ServerState):
         op, operand = next(iter(cond.items()))
         value = page.plain().get(name)
         return _compare(op, value, operand, f"{path}.{kind}.{op}")
+
+
+def _matches_timestamp(page: Page, flt: dict[str, Any], path: str) -> bool:
+    kind = flt["timestamp"]
+    if kind not in TIMESTAMPS:
+        raise ns.fail(f"{path}.timestamp", '`"created_time"` or `"last_edited_time"`', kind)
+    cond = flt.get(kind)
+    if cond is None:
+        raise ns.fail(f"{path}.{kind}", "defined", None)
+    if not isinstance(cond, dict) or len(cond) != 1:
+        raise ns.fail(f"{path}.{kind}", "an object with one condition", cond)
+    op, operand = next(iter(cond.items()))
+    where = f"{path}.{kind}.{op}"
+    exact = page.timestamp(kind)
+    if op in ("is_empty", "is_not_empty"):
+        if operand is not True:
+            raise ns.fail(where, "`true`", operand)
+        return op == "is_not_empty"
+    if op in RELATIVE_CONDITIONS:
+        if operand != {}:
+            raise ns.fail(where, "an empty object", operand)
+        return exact >= datetime.now(UTC) - timedelta(days=RELATIVE_CONDITIONS[op])
+    if op not in DATE_CONDITIONS:
+        raise NotionValidationError(
+            f"body failed validation: {where} is not a supported condition."
+        )
+    when = _parse_date(operand, where)
+    if isinstance(when, datetime):
+        # `equals` a full time matches at the resolution Notion shows (the minute).
+        if op == "equals":
+            return minute(exact) == minute(when)
+        left: date | datetime = exact
+    else:
+        left = exact.date()
+    return {
+        "before": left < when,
+        "after": left > when,
+        "on_or_before": left <= when,
+        "on_or_after": left >= when,
+        "equals": left == when,
+    }[op]
+
+
+def _parse_date(raw: Any, path: str) -> date | datetime:
+    """An ISO 8601 date (a day, compared by UTC day) or date-time (UTC if it has no offset)."""
+    bad = ns.fail(path, "a valid ISO 8601 date string", raw)
+    if not isinstance(raw, str):
+        raise bad
+    try:
+        if DATE_RE.fullmatch(raw):
+            return date.fromisoformat(raw)
+        if DATETIME_RE.fullmatch(raw):
+            parsed = datetime.fromisoformat(raw)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except ValueError:
+        raise bad from None
+    raise bad
 
 
 def _compare(op: str, value: Any, operand: Any, path: str) -> bool:
@@ -859,12 +1075,10 @@ def create_app(state: NotionState) -> FastAPI:
     async def append_children(block_id: str, request: Request) -> Response:
         def action(body: dict[str, Any]) -> dict[str, Any]:
             page = state.page(block_id)
-            added = ns.blocks(body.get("children"))
-            start = len(page.children)
-            page.children.extend(added)
+            added = state.append_children(page, body)
             return {
                 "object": "list",
-                "results": [state.block_json(page, i) for i in range(start, len(page.children))],
+                "results": [state.block_json(page, i) for i in added],
                 "next_cursor": None,
                 "has_more": False,
                 "type": "block",
@@ -922,6 +1136,33 @@ def _install_seed_routes(app: FastAPI, state: NotionState) -> None:
                 ]
             }
 
+    @app.post(f"{prefix}/pages/{{page_id}}/status")
+    async def set_status(page_id: str, request: Request) -> Response:
+        body = await control.control_json(request)
+        if isinstance(body, Response):
+            return body
+        status, prop = body.get("status"), body.get("property")
+        author_id = body.get("author_id", PERSON_USER_ID)
+        if not isinstance(status, str) or not isinstance(prop, str | None):
+            return control.control_error(
+                400, "notion.bad_status: status (a string) is required; property is a string"
+            )
+        if not isinstance(author_id, str) or ns.normalize_id(author_id) is None:
+            return control.control_error(400, "notion.bad_author: author_id must be a uuid")
+        try:
+            page, event_id = state.set_status(
+                page_id, status, property_name=prop, author_id=ns.normalize_id(author_id) or ""
+            )
+        except NotionError as err:
+            code = "notion.page_not_found" if err.status == 404 else "notion.bad_page_id"
+            return control.control_error(err.status, f"{code}: {err.message}")
+        except NotionValidationError as err:
+            return control.control_error(400, f"notion.bad_status: {err}")
+        with state.lock:
+            return JSONResponse({"page": state.page_json(page), "event_id": event_id})
+
+    _install_webhook_routes(app, state)
+
     @app.post(f"{prefix}/config")
     async def configure(request: Request) -> Response:
         body = await control.control_json(request)
@@ -932,3 +1173,120 @@ def _install_seed_routes(app: FastAPI, state: NotionState) -> None:
             return control.control_error(400, f"notion.bad_config: unknown keys {sorted(unknown)}")
         state.configure(**body)
         return JSONResponse({"ok": True})
+
+
+def _install_webhook_routes(app: FastAPI, state: NotionState) -> None:
+    prefix = f"{control.CONTROL_PREFIX}/webhooks"
+    hooks = state.webhooks
+
+    def sent(delivery: Any) -> JSONResponse:
+        return JSONResponse(delivery.to_dict())
+
+    @app.post(prefix)
+    async def subscribe(request: Request) -> Response:
+        body = await control.control_json(request)
+        if isinstance(body, Response):
+            return body
+        allowed = {"url", "verification_token", "on_api_changes", "retry_delays", "max_attempts"}
+        unknown = set(body) - allowed
+        if unknown:
+            return control.control_error(
+                400,
+                f"notion.bad_webhook: unknown keys {sorted(unknown)}; allowed {sorted(allowed)}",
+            )
+        url, token = body.get("url"), body.get("verification_token")
+        delays, attempts = body.get("retry_delays"), body.get("max_attempts")
+        on_api = body.get("on_api_changes", True)
+        if (
+            not isinstance(url, str)
+            or not isinstance(token, str | None)
+            or not isinstance(on_api, bool)
+            or not (delays is None or _numbers(delays))
+            or not (
+                attempts is None or (isinstance(attempts, int) and not isinstance(attempts, bool))
+            )
+        ):
+            return control.control_error(
+                400,
+                "notion.bad_webhook: url (string), verification_token (string), on_api_changes "
+                "(boolean), retry_delays (list of seconds), max_attempts (integer)",
+            )
+        try:
+            with state.lock:
+                sub = hooks.subscribe(
+                    url,
+                    verification_token=token,
+                    on_api_changes=on_api,
+                    retry_delays=None if delays is None else tuple(delays),
+                    max_attempts=attempts,
+                )
+        except ValueError as exc:
+            return control.control_error(400, str(exc))
+        return JSONResponse(
+            dict(sub.to_dict(), workspace_id=WORKSPACE_ID, integration_id=INTEGRATION_ID)
+        )
+
+    @app.get(prefix)
+    async def webhooks() -> dict[str, Any]:
+        with state.lock:
+            return hooks.snapshot()
+
+    @app.delete(prefix)
+    async def unsubscribe() -> dict[str, Any]:
+        with state.lock:
+            hooks.unsubscribe()
+        return {"ok": True}
+
+    @app.post(f"{prefix}/verify")
+    async def verify() -> Response:
+        try:
+            return sent(await hooks.verify())
+        except ValueError as exc:
+            return control.control_error(400, str(exc))
+
+    @app.post(f"{prefix}/replay")
+    async def replay(request: Request) -> Response:
+        body = await control.control_json(request)
+        if isinstance(body, Response):
+            return body
+        event_id, attempt, url = body.get("event_id"), body.get("attempt"), body.get("url")
+        if not isinstance(event_id, str) or not isinstance(url, str | None):
+            return control.control_error(400, "notion.bad_replay: event_id (a string) is required")
+        if attempt is not None and (not isinstance(attempt, int) or isinstance(attempt, bool)):
+            return control.control_error(400, "notion.bad_replay: attempt must be an integer")
+        try:
+            return sent(await hooks.replay(event_id, attempt, url))
+        except KeyError as exc:
+            return control.control_error(404, str(exc.args[0]))
+
+    @app.post(f"{prefix}/send")
+    async def send(request: Request) -> Response:
+        body = await control.control_json(request)
+        if isinstance(body, Response):
+            return body
+        payload, raw, url = body.get("body"), body.get("raw"), body.get("url")
+        if (payload is None) == (raw is None) or not isinstance(url, str | None):
+            return control.control_error(
+                400, "notion.bad_send: give either body (a JSON object) or raw (a string)"
+            )
+        if raw is not None and not isinstance(raw, str):
+            return control.control_error(400, "notion.bad_send: raw must be a string")
+        data = raw.encode() if isinstance(raw, str) else encode(payload)
+        try:
+            if "signature" in body:
+                signature = body["signature"]
+                if not isinstance(signature, str | None):
+                    return control.control_error(
+                        400, "notion.bad_send: signature must be a string or null"
+                    )
+            else:
+                signature = sign(hooks._require().verification_token, data)
+            return sent(await hooks.send(data, signature, url))
+        except ValueError as exc:
+            return control.control_error(400, str(exc))
+
+
+def _numbers(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in value
+    )

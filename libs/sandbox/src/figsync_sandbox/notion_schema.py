@@ -35,6 +35,13 @@ PROPERTY_TYPES = (
     "checkbox",
     "date",
 )
+STATUS_GROUPS = (("To-do", "gray"), ("In progress", "blue"), ("Complete", "green"))
+# What Notion gives a status property created without options, with each option's group.
+DEFAULT_STATUS_OPTIONS = (
+    {"name": "Not started", "color": "default", "group": "To-do"},
+    {"name": "In progress", "color": "blue", "group": "In progress"},
+    {"name": "Done", "color": "green", "group": "Complete"},
+)
 DEFAULT_ANNOTATIONS = {
     "bold": False,
     "italic": False,
@@ -131,13 +138,22 @@ def schema_property(name: str, pid: str, config: Any, path: str) -> dict[str, An
     prop: dict[str, Any] = {"id": pid, "name": name, "description": None, "type": kind}
     body = config.get(kind) or {}
     if kind in ("select", "multi_select", "status"):
-        options = []
-        for i, opt in enumerate(body.get("options", [])):
+        options, groups = [], {}
+        given = body.get("options")
+        if kind == "status" and not given:
+            given = [dict(o) for o in DEFAULT_STATUS_OPTIONS]
+        for i, opt in enumerate(given or []):
             oname = opt.get("name") if isinstance(opt, dict) else None
             if not isinstance(oname, str) or not oname:
                 raise fail(f"{path}.{kind}.options[{i}].name", "a string", oname)
             if "," in oname and kind != "status":
                 raise NotionValidationError(f"Invalid select option, commas not allowed: {oname}")
+            group = opt.get("group")
+            if group is not None:
+                names = [n for n, _ in STATUS_GROUPS]
+                if kind != "status" or group not in names:
+                    raise fail(f"{path}.{kind}.options[{i}].group", f"one of {names}", group)
+                groups[option_id(oname)] = group
             options.append(
                 {
                     "id": option_id(oname),
@@ -148,7 +164,7 @@ def schema_property(name: str, pid: str, config: Any, path: str) -> dict[str, An
             )
         prop[kind] = {"options": options}
         if kind == "status":
-            prop[kind]["groups"] = status_groups(options)
+            prop[kind]["groups"] = status_groups(options, groups)
     elif kind == "number":
         prop[kind] = {"format": body.get("format", "number")}
     else:
@@ -156,15 +172,24 @@ def schema_property(name: str, pid: str, config: Any, path: str) -> dict[str, An
     return prop
 
 
-def status_groups(options: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Notion's three status groups; options are placed by their position."""
-    groups = [("To-do", "gray"), ("In progress", "blue"), ("Complete", "green")]
+def status_groups(
+    options: list[dict[str, Any]], chosen: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Notion's three status groups (To-do, In progress, Complete) with their option ids.
+
+    An option goes to the group `chosen` names for its id; otherwise by position: the first
+    option is To-do, the last Complete, the ones between In progress.
+    """
+    names = [n for n, _ in STATUS_GROUPS]
     ids: list[list[str]] = [[], [], []]
     for i, opt in enumerate(options):
-        ids[0 if i == 0 else (2 if i == len(options) - 1 and i > 0 else 1)].append(opt["id"])
+        if chosen and opt["id"] in chosen:
+            ids[names.index(chosen[opt["id"]])].append(opt["id"])
+        else:
+            ids[0 if i == 0 else (2 if i == len(options) - 1 and i > 0 else 1)].append(opt["id"])
     return [
         {"id": option_id(n), "name": n, "color": c, "option_ids": ids[i]}
-        for i, (n, c) in enumerate(groups)
+        for i, (n, c) in enumerate(STATUS_GROUPS)
     ]
 
 

@@ -32,7 +32,8 @@ class ServiceProcess:
     def start(self, wait_ready: bool = True) -> ServiceProcess:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module], env=self.env, stdout=log,
+            # Through the test kit's runner: it installs the hooks FIGSYNC_TESTKIT_* ask for.
+            [sys.executable, "-m", "figsync_testkit.run", self.module], env=self.env, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         if wait_ready:

@@ -131,6 +131,17 @@ class System:
                 await asyncio.sleep(0.2)
 
 
+OUTCOMES = frozenset(
+    {"confirmation_posted", "confirmation_skipped", "job_failed", "job_ignored", "job_deferred"}
+)
+
+
+def outcome(stream: list) -> Any:
+    """The job's outcome: its last pipeline-ending event. The thread's lifecycle (reactions,
+    updates, status changes) may append events after it."""
+    return next(e for e in reversed(stream) if e.type.split(".")[1] in OUTCOMES)
+
+
 def lift_sandbox_limits(sandbox: Any) -> None:
     """Rate limits of the sandbox APIs high enough that they never pace a test."""
     sandbox.figma.configure(tier2_per_minute=100_000)
@@ -158,7 +169,7 @@ def system_env(sandbox: Any, otlp_url: str) -> dict[str, str]:
         "FIGSYNC_ACK_WAIT_SECONDS": "5",
         "FIGSYNC_STEP_LEASE_SECONDS": "5",
         "FIGSYNC_RELAY_POLL_INTERVAL_SECONDS": "0.2",
-        "FIGSYNC_LINKS_TEST_INSECURE_HOSTS": sandbox.figma_url.removeprefix("http://"),
+        "FIGSYNC_TESTKIT_INSECURE_HOSTS": sandbox.figma_url.removeprefix("http://"),
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_url,
         "OTEL_BSP_SCHEDULE_DELAY": "200",
     }

@@ -21,11 +21,12 @@ from figsync_contracts import (
     ManualSyncRequested,
     ThreadResolved,
 )
-from figsync_figma import handlers
+from figsync_figma import handlers, reconcile
 from figsync_figma.links import LinkPolicy, link_client, resolve_tracking_link
 from figsync_figma.settings import FigmaSettings
 from figsync_runtime import Resources, Step, Wiring
 from figsync_runtime.teams import ensure_default_team
+from figsync_runtime.threads import ThreadRegistry
 
 log = structlog.get_logger("figsync.figma")
 
@@ -40,9 +41,7 @@ async def build(resources: Resources) -> Wiring:
     policy = LinkPolicy(
         max_hops=settings.link_max_hops,
         timeout=settings.link_timeout_seconds,
-        test_insecure_hosts=frozenset(
-            h.strip() for h in settings.links_test_insecure_hosts.split(",") if h.strip()
-        ),
+        test_insecure_hosts=resources.hooks.insecure_hosts,
     )
     cache = SharedCache(resources.pool)
     deps = handlers.Deps(
@@ -56,6 +55,7 @@ async def build(resources: Resources) -> Wiring:
         resolve_link=functools.partial(resolve_tracking_link, http=link_http, policy=policy),
         match_threshold=settings.match_threshold,
         comments_max_age=settings.comments_cache_seconds,
+        threads=ThreadRegistry(resources.pool),
     )
     figma = Step(
         "figma",
@@ -85,4 +85,12 @@ async def build(resources: Resources) -> Wiring:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=300)
 
-    return Wiring(steps=[figma, sync], on_stop=[close], tasks=[forget_old_reads])
+    async def reconcile_files(stop: asyncio.Event) -> None:
+        await reconcile.reconcile_loop(
+            deps, resources.store, resources.teams, settings.reconcile_interval_seconds, stop
+        )
+
+    tasks = [forget_old_reads]
+    if settings.reconcile_interval_seconds > 0:
+        tasks.append(reconcile_files)
+    return Wiring(steps=[figma, sync], on_stop=[close], tasks=tasks)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from figsync_clients.figma import FigmaComment, FigmaUser, team_per_minute
+from figsync_clients.figma import FigmaComment, FigmaUser, comment_url, team_per_minute
 from figsync_contracts import (
     CommentClaimed,
     CommentReceived,
@@ -18,16 +18,19 @@ from figsync_contracts import (
     ManualSyncRequested,
     ThreadComment,
     ThreadResolved,
+    ThreadUpdated,
     comment_claim_stream_id,
     comment_job_id,
     new_envelope,
 )
-from figsync_eventstore import Appended, Conflict
+from figsync_eventstore import Appended, Conflict, EventStore, RecordedEvent
 from figsync_figma.links import LinkRefused, file_key_from_url
 from figsync_figma.match import Candidate, best_match
 from figsync_figma.parse import EmailParseError, ParsedEmail, parse_email
 from figsync_runtime import PermanentError, StepContext
+from figsync_runtime.steps import append_after
 from figsync_runtime.teams import TeamSettings
+from figsync_runtime.threads import ThreadRegistry
 from figsync_runtime.tracing import current_traceparent
 
 _SPACES = re.compile(r"\s+")
@@ -55,6 +58,8 @@ class Deps:
     match_threshold: float = 0.6
     # Jobs on the same file within this many seconds share one comments read (all replicas).
     comments_max_age: float = 30.0
+    # Tracked threads (one thread, one task); None: every comment is a job of its own.
+    threads: ThreadRegistry | None = None
     _selves: dict[str, FigmaUser] = field(default_factory=dict)
 
     async def self_user(self, token: str) -> FigmaUser:
@@ -117,10 +122,6 @@ def mentions_in_text(text: str, tracked: Sequence[str]) -> list[str]:
     return found
 
 
-def comment_url(file_key: str, comment_id: str) -> str:
-    return f"https://www.figma.com/design/{file_key}?comment={comment_id}#{comment_id}"
-
-
 async def _team(ctx: StepContext, deps: Deps) -> TeamSettings:
     return await deps.teams.get(ctx.team) or TeamSettings(team=ctx.team)
 
@@ -172,7 +173,10 @@ async def on_email(ctx: StepContext, deps: Deps) -> None:
         return
     team = await _team(ctx, deps)
     matched = tracked_mentions(parsed.mentions, team.tracked_mentions)
-    if not matched:
+    # A comment without a tracked mention may still belong to a tracked thread (a reply):
+    # worth a look only when the email names a file that has open tracked threads.
+    only_updates = not matched
+    if only_updates and not await _may_update(deps, ctx.team, team, parsed.file_key):
         await ctx.emit(
             JobIgnored(
                 reason="mention_not_tracked",
@@ -201,8 +205,9 @@ async def on_email(ctx: StepContext, deps: Deps) -> None:
     if await _is_own(deps, token, match.comment.user.id, match.comment.user.handle):
         await _ignore_own(ctx, match.comment.id)
         return
-    await _resolve(ctx, file_key, parsed.file_name or "", comments, match.comment, matched,
-                   round(match.score, 3))  # fmt: skip
+    await _resolve(ctx, deps, team, file_key, parsed.file_name or "", comments, match.comment,
+                   matched, round(match.score, 3), origin="email",
+                   only_updates=only_updates)  # fmt: skip
 
 
 async def on_comment(ctx: StepContext, deps: Deps) -> None:
@@ -216,7 +221,14 @@ async def on_comment(ctx: StepContext, deps: Deps) -> None:
         return
     mentions = received.mentions or mentions_in_text(received.text, team.tracked_mentions)
     matched = tracked_mentions(mentions, team.tracked_mentions)
-    if not matched:
+    # A reply in a tracked thread updates its task, tracked mention or not.
+    updating = bool(
+        received.parent_id
+        and deps.threads
+        and team.thread_updates_enabled
+        and await deps.threads.owner(ctx.team, received.file_key, received.parent_id)
+    )
+    if not matched and not updating:
         await ctx.emit(
             JobIgnored(
                 reason="mention_not_tracked",
@@ -226,8 +238,8 @@ async def on_comment(ctx: StepContext, deps: Deps) -> None:
         return
     if received.origin == "webhook" and not received.parent_id and received.created_at:
         # A new top-level comment is its whole thread: the webhook carried all of it.
-        await _resolve(ctx, received.file_key, received.file_name, [], _as_comment(received),
-                       matched, None)  # fmt: skip
+        await _resolve(ctx, deps, team, received.file_key, received.file_name, [],
+                       _as_comment(received), matched, None, origin=received.origin)  # fmt: skip
         return
     comments = await deps.comments(token, received.file_key, team)
     target = next((c for c in comments if c.id == received.comment_id), None)
@@ -242,7 +254,17 @@ async def on_comment(ctx: StepContext, deps: Deps) -> None:
     if await _is_own(deps, token, target.user.id, target.user.handle):
         await _ignore_own(ctx, target.id)
         return
-    await _resolve(ctx, received.file_key, received.file_name, comments, target, matched, None)
+    await _resolve(ctx, deps, team, received.file_key, received.file_name, comments, target,
+                   matched, None, origin=received.origin, only_updates=not matched)  # fmt: skip
+
+
+async def _may_update(deps: Deps, team_id: str, team: TeamSettings, file_key: str | None) -> bool:
+    return bool(
+        file_key
+        and deps.threads
+        and team.thread_updates_enabled
+        and await deps.threads.has_open(team_id, file_key)
+    )
 
 
 async def _surely_its_own(ctx: StepContext, file_key: str, match: Candidate | None) -> bool:
@@ -274,16 +296,33 @@ async def on_event(ctx: StepContext, deps: Deps) -> None:
 
 async def _resolve(
     ctx: StepContext,
+    deps: Deps,
+    team: TeamSettings,
     file_key: str,
     file_name: str,
     comments: list[FigmaComment],
     target: FigmaComment,
     mentions: list[str],
     score: float | None,
+    *,
+    origin: str,
+    only_updates: bool = False,
 ) -> None:
     root_id = target.parent_id or target.id
     root = next((c for c in comments if c.id == root_id), target)
     replies = sorted((c for c in comments if c.parent_id == root_id), key=lambda c: c.created_at)
+    tracking = deps.threads is not None and team.thread_updates_enabled
+    if only_updates:
+        known = await deps.threads.owner(ctx.team, file_key, root_id) if tracking else None
+        if known is None or known == ctx.job_id:
+            await ctx.emit(
+                JobIgnored(
+                    reason="mention_not_tracked",
+                    detail=f"comment {target.id} mentions no tracked handle and its thread has "
+                    "no task",
+                )
+            )
+            return
     owner = await _claim(ctx, file_key, target.id)
     if owner != ctx.job_id:
         await ctx.emit(
@@ -294,6 +333,25 @@ async def _resolve(
             )
         )
         return
+    if tracking:
+        assert deps.threads is not None
+        thread_owner = await deps.threads.claim(ctx.team, file_key, root_id, ctx.job_id)
+        if thread_owner != ctx.job_id:
+            token = await _token(ctx, deps)
+            thread = await _thread_of(deps, token, [root, *replies])
+            await forward_update(
+                ctx.store, ctx.team, thread_owner, file_key, root_id, thread,
+                origin=origin, from_job=ctx.job_id, source=ctx.source,
+            )  # fmt: skip
+            await ctx.emit(
+                JobIgnored(
+                    reason="thread_update",
+                    detail=f"comment {target.id} is in the thread of job {thread_owner}; its task "
+                    "was updated instead of making another",
+                    duplicate_of=thread_owner,
+                )
+            )
+            return
     await ctx.emit(
         ThreadResolved(
             file_key=file_key,
@@ -304,20 +362,61 @@ async def _resolve(
             author=target.user.handle,
             text=target.message,
             mentions=mentions,
-            thread=[
-                ThreadComment(
-                    comment_id=c.id,
-                    author=c.user.handle,
-                    text=c.message,
-                    created_at=c.created_at,
-                    resolved_at=c.resolved_at,
-                    reactions=[r.emoji for r in c.reactions],
-                )  # fmt: skip
-                for c in [root, *replies]
-            ],
+            thread=[thread_comment(c) for c in [root, *replies]],
             match_score=score,
         )
     )
+
+
+async def _thread_of(deps: Deps, token: str, comments: list[FigmaComment]) -> list[ThreadComment]:
+    """The thread as figsync shows it in a task: without figsync's own replies."""
+    me = await deps.self_user(token)
+    return [thread_comment(c) for c in comments if not (me.id and c.user.id == me.id)]
+
+
+def thread_comment(c: FigmaComment) -> ThreadComment:
+    return ThreadComment(
+        comment_id=c.id, author=c.user.handle, text=c.message, created_at=c.created_at,
+        resolved_at=c.resolved_at, reactions=[r.emoji for r in c.reactions],
+    )  # fmt: skip
+
+
+def known_comment_ids(history: Sequence[RecordedEvent]) -> set[str]:
+    """Comments of the thread a job's task already knows of."""
+    known: set[str] = set()
+    for recorded in history:
+        if recorded.type in (ThreadResolved.type, ThreadUpdated.type):
+            known.update(c["comment_id"] for c in recorded.data.get("thread", []))
+            if recorded.type == ThreadResolved.type:
+                known.add(recorded.data["comment_id"])
+    return known
+
+
+async def forward_update(
+    store: EventStore,
+    team: str,
+    owner: str,
+    file_key: str,
+    root_id: str,
+    thread: list[ThreadComment],
+    *,
+    origin: str,
+    from_job: str | None,
+    source: str,
+) -> bool:
+    """Append ThreadUpdated to the owner job when the thread has comments its task does not
+    know yet; a concurrent append is retried (the next attempt sees it). Returns whether it
+    appended."""
+    history = await store.read_stream(owner)
+    new = [c.comment_id for c in thread if c.comment_id not in known_comment_ids(history)]
+    if not new:
+        return False
+    event = ThreadUpdated(
+        file_key=file_key, root_comment_id=root_id, new_comment_ids=new, thread=thread,
+        origin=origin, from_job=from_job,  # type: ignore[arg-type]
+    )  # fmt: skip
+    await append_after(store, owner, history, event, team=team, source=source)
+    return True
 
 
 async def _claim(ctx: StepContext, file_key: str, comment_id: str) -> str:
@@ -349,22 +448,42 @@ async def on_manual_sync(ctx: StepContext, deps: Deps) -> None:
         mentions = mentions_in_text(comment.message, team.tracked_mentions)
         if not mentions or await _is_own(deps, token, comment.user.id, comment.user.handle):
             continue
-        claim = comment_claim_stream_id(ctx.team, request.file_key, comment.id)
-        if await ctx.store.read_stream(claim):
-            continue
-        job = comment_job_id(ctx.team, request.file_key, comment.id)
-        event = CommentReceived(
-            origin="manual_sync", file_key=request.file_key, comment_id=comment.id,
-            parent_id=comment.parent_id, author_handle=comment.user.handle,
-            author_id=comment.user.id or None, text=comment.message, mentions=mentions,
-            created_at=comment.created_at,
+        job = await start_comment_job(
+            ctx.store, ctx.team, request.file_key, comment, mentions,
+            origin="manual_sync", source=ctx.source,
         )  # fmt: skip
-        envelope = new_envelope(event, stream_id=job, team=ctx.team, source=ctx.source,
-                                correlation_id=job, traceparent=current_traceparent())  # fmt: skip
-        if isinstance(await ctx.store.append(job, [envelope], expected_version=0), Appended):
+        if job:
             started.append(job)
     await ctx.emit(
         ManualSyncCompleted(
             file_key=request.file_key, comments_seen=len(comments), jobs_started=started
         )
     )
+
+
+async def start_comment_job(
+    store: EventStore,
+    team: str,
+    file_key: str,
+    comment: FigmaComment,
+    mentions: list[str],
+    *,
+    origin: str,
+    source: str,
+) -> str | None:
+    """Start a job for a comment no job has taken yet (the job id derives from the comment,
+    so a repeat starts nothing); returns the job id when it started one."""
+    if await store.read_stream(comment_claim_stream_id(team, file_key, comment.id)):
+        return None
+    job = comment_job_id(team, file_key, comment.id)
+    event = CommentReceived(
+        origin=origin, file_key=file_key, comment_id=comment.id,  # type: ignore[arg-type]
+        parent_id=comment.parent_id, author_handle=comment.user.handle,
+        author_id=comment.user.id or None, text=comment.message, mentions=mentions,
+        created_at=comment.created_at,
+    )  # fmt: skip
+    envelope = new_envelope(event, stream_id=job, team=team, source=source,
+                            correlation_id=job, traceparent=current_traceparent())  # fmt: skip
+    if isinstance(await store.append(job, [envelope], expected_version=0), Appended):
+        return job
+    return None

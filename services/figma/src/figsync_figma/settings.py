@@ -1,5 +1,6 @@
 """Settings of the figma service (FIGSYNC_* variables, secrets_dir supported)."""
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from figsync_clients.figma import FIGMA_API_URL
@@ -14,9 +15,9 @@ class FigmaSettings(RuntimeSettings):
     # Jobs on one file within this many seconds share one comments read, across replicas.
     comments_cache_seconds: float = 30.0
     figma_timeout_seconds: float = 10
+    # Every tracked file is read this often for what Figma never sends (resolved threads,
+    # lost emails); 0 turns reconcile off.
+    reconcile_interval_seconds: float = Field(default=300.0, ge=0)
     match_threshold: float = 0.6
     link_max_hops: int = 5
     link_timeout_seconds: float = 3
-    # Tests against a local sandbox only: host:port pairs a tracking link may reach over
-    # plain http on a private address. Empty (off) by default.
-    links_test_insecure_hosts: str = ""

@@ -19,7 +19,7 @@ from prometheus_client import Counter, Histogram
 from pydantic import BaseModel
 from starlette.responses import JSONResponse, Response
 
-from figsync_ingest import emails, figma_webhooks, signatures
+from figsync_ingest import emails, figma_webhooks, notion_webhooks, signatures
 from figsync_ingest.errors import Rejected, install_error_handlers
 from figsync_ingest.handlers import (
     Delivery,
@@ -27,7 +27,17 @@ from figsync_ingest.handlers import (
     Outcome,
     accept_comment,
     accept_email,
+    accept_notion,
     replayed,
+)
+from figsync_runtime.edge import (
+    NETWORK_REFUSED,
+    NetworkAllowList,
+    SecurityHeaders,
+    allowed,
+    client_address,
+    network_refused_message,
+    parse_networks,
 )
 from figsync_runtime.teams import DEFAULT_TEAM
 
@@ -66,16 +76,6 @@ class Pong(BaseModel):
 
 
 # -- checks ---------------------------------------------------------------------------
-
-
-def client_address(request: Request, trusted_hops: int) -> str:
-    if trusted_hops > 0:
-        forwarded = [
-            a.strip() for a in request.headers.get("x-forwarded-for", "").split(",") if a.strip()
-        ]
-        if len(forwarded) >= trusted_hops:
-            return forwarded[-trusted_hops]
-    return request.client.host if request.client else "unknown"
 
 
 def _too_many(what: str, wait: int) -> Rejected:
@@ -123,9 +123,8 @@ class Edge:
         self.settings = ingest.settings
 
     async def _gate(self, request: Request, accepted: tuple[str, ...], team: str) -> str:
-        wait = self.ingest.source_limits.take(
-            client_address(request, self.settings.trusted_proxy_hops)
-        )
+        address = client_address(request, self.settings.trusted_proxy_hops)
+        wait = self.ingest.source_limits.take(address)
         if wait:
             raise _too_many("from this address", wait)
         media = media_type(request, accepted)
@@ -138,7 +137,15 @@ class Edge:
             )
         if not await self.ingest.teams.exists(team):
             raise Rejected(404, "ingest.unknown_team", f"there is no team {team!r}")
+        await self._network_allowed(request, team)
         return media
+
+    async def _network_allowed(self, request: Request, team: str) -> None:
+        """The team's own allow-list (the global one is a middleware, before any route)."""
+        networks = parse_networks(await self.ingest.teams.allowed_networks(team))
+        address = client_address(request, self.settings.trusted_proxy_hops)
+        if not allowed(address, networks):
+            raise Rejected(403, NETWORK_REFUSED, network_refused_message(address, team))
 
     async def _secret(self, team: str, name: str, how: str) -> str:
         secret = await self.ingest.teams.secret(team, name)
@@ -162,11 +169,18 @@ class Edge:
             )
 
     async def _accept_email(
-        self, team: str, explicit: bool, email: emails.InboundEmail, delivery: Delivery | None
+        self,
+        request: Request,
+        team: str,
+        explicit: bool,
+        email: emails.InboundEmail,
+        delivery: Delivery | None,
     ) -> Outcome:
         target = team
         if not explicit:
             target = await self.ingest.teams.team_for(email.recipients) or team
+            if target != team:  # routed by recipient: that team's allow-list applies too
+                await self._network_allowed(request, target)
         wait = self.ingest.team_limits.take(target)
         if wait:
             raise _too_many(f"for team {target!r}", wait)
@@ -181,7 +195,9 @@ class Edge:
         delivery = self._verify_email(secret, request.headers, body)
         if delivery:
             await self._not_replayed(team, delivery)
-        return await self._accept_email(team, explicit, emails.parse_seed_json(body), delivery)
+        return await self._accept_email(
+            request, team, explicit, emails.parse_seed_json(body), delivery
+        )
 
     async def email_mime(self, request: Request, team: str, explicit: bool) -> Outcome:
         await self._gate(request, (MIME,), team)
@@ -190,7 +206,7 @@ class Edge:
         delivery = self._verify_email(secret, request.headers, body)
         if delivery:
             await self._not_replayed(team, delivery)
-        return await self._accept_email(team, explicit, emails.parse_mime(body), delivery)
+        return await self._accept_email(request, team, explicit, emails.parse_mime(body), delivery)
 
     def _verify_email(
         self, secret: str, headers: Mapping[str, str], body: bytes
@@ -234,7 +250,9 @@ class Edge:
         )
         delivery = Delivery("mailgun", token)
         await self._not_replayed(team, delivery)
-        return await self._accept_email(team, explicit, emails.parse_mailgun(fields), delivery)
+        return await self._accept_email(
+            request, team, explicit, emails.parse_mailgun(fields), delivery
+        )
 
     async def sendgrid(self, request: Request, team: str, explicit: bool) -> Outcome:
         media = await self._gate(request, (MULTIPART, URLENCODED), team)
@@ -244,7 +262,9 @@ class Edge:
         signatures.verify_basic_auth(password, request.headers.get("authorization", ""), "SendGrid")
         body = await self._body(request)
         fields = emails.parse_form(media, request.headers.get("content-type", ""), body)
-        return await self._accept_email(team, explicit, emails.parse_sendgrid(fields), None)
+        return await self._accept_email(
+            request, team, explicit, emails.parse_sendgrid(fields), None
+        )
 
     async def postmark(self, request: Request, team: str, explicit: bool) -> Outcome:
         await self._gate(request, (JSON,), team)
@@ -253,7 +273,7 @@ class Edge:
         )
         signatures.verify_basic_auth(password, request.headers.get("authorization", ""), "Postmark")
         body = await self._body(request)
-        return await self._accept_email(team, explicit, emails.parse_postmark(body), None)
+        return await self._accept_email(request, team, explicit, emails.parse_postmark(body), None)
 
     async def figma(self, request: Request, team: str, explicit: bool) -> Outcome | Response:
         await self._gate(request, (JSON,), team)
@@ -274,6 +294,45 @@ class Edge:
         if wait:
             raise _too_many(f"for team {team!r}", wait)
         return await accept_comment(self.ingest, team, comment)
+
+    async def notion(self, request: Request, team: str, explicit: bool) -> Outcome | Response:
+        await self._gate(request, (JSON,), team)
+        body = await self._body(request)
+        token = await self.ingest.teams.secret(team, "notion_webhook_token")
+        offered = notion_webhooks.handshake_token(body)
+        if offered is not None:
+            if token and not await self.ingest.teams.notion_token_unseen(team):
+                raise Rejected(
+                    409,
+                    "ingest.notion_already_verified",
+                    f"team {team!r} already verified a Notion subscription; to start over, set "
+                    "the team's notion_webhook_token secret to the new subscription's token",
+                )
+            await self.ingest.teams.keep_notion_token(team, offered)
+            return JSONResponse({"status": "verification_token_received"})
+        if not token:
+            raise Rejected(
+                403,
+                "ingest.not_configured",
+                f"Notion webhooks are off for team {team!r}: create the subscription in Notion "
+                "with this URL; its verification request sets the token",
+            )
+        notion_webhooks.check_signature(token, body, request.headers.get("x-notion-signature"))
+        event = notion_webhooks.parse_event(body)
+        age = (self.ingest.now() - event.timestamp).total_seconds()
+        if age > self.settings.delivery_id_retention_seconds:
+            raise Rejected(
+                401,
+                "ingest.bad_timestamp",
+                f"the event is {age:.0f}s old, older than replays are remembered "
+                f"({self.settings.delivery_id_retention_seconds}s); it cannot be told from a replay",
+            )
+        delivery = Delivery("notion", event.id)
+        await self._not_replayed(team, delivery)
+        changed = notion_webhooks.page_changed(event)
+        if changed is None:
+            return JSONResponse({"status": "ignored"})
+        return await accept_notion(self.ingest, team, changed, delivery)
 
 
 _EMAIL_SECRET_HOW = (
@@ -328,6 +387,13 @@ ENDPOINTS: list[tuple[str, str, Handler, str, dict[str, Any]]] = [
         Edge.figma,
         "Figma webhooks V2: PING and FILE_COMMENT (passcode checked)",
         {JSON: {"schema": {"$ref": "#/components/schemas/WebhookPayload"}}},
+    ),
+    (
+        "notion",
+        "/notion",
+        Edge.notion,
+        "Notion webhooks: the verification handshake, then page events (X-Notion-Signature)",
+        {JSON: {"schema": {"$ref": "#/components/schemas/NotionEvent"}}},
     ),
 ]
 
@@ -386,7 +452,9 @@ def _endpoint(edge: Edge, name: str, path: str, handler: Handler, explicit: bool
 
 def _component_schemas() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    for model in (emails.SeedEmail, emails.PostmarkInbound, figma_webhooks.WebhookPayload):
+    models = (emails.SeedEmail, emails.PostmarkInbound, figma_webhooks.WebhookPayload,
+              notion_webhooks.NotionEvent)  # fmt: skip
+    for model in models:
         schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
@@ -401,6 +469,13 @@ def create_app(ingest: Ingest) -> FastAPI:
         description="Signed inbound email and Figma webhooks into figsync's event store.",
     )
     install_error_handlers(app)
+    settings = ingest.settings
+    app.add_middleware(
+        NetworkAllowList,
+        networks=settings.allowed_networks,
+        trusted_hops=settings.trusted_proxy_hops,
+    )
+    app.add_middleware(SecurityHeaders)  # outermost: refusals of the allow-list get them too
     edge = Edge(ingest)
     for name, path, handler, summary, content in ENDPOINTS:
         for explicit, prefix in ((False, "/v1/inbound"), (True, "/v1/teams/{team}/inbound")):

@@ -14,9 +14,11 @@ from figsync_contracts import (
     CommentReceived,
     EmailReceived,
     Event,
+    NotionPageChanged,
     comment_job_id,
     email_job_id,
     new_envelope,
+    notion_page_stream_id,
 )
 from figsync_eventstore import Appended, EventStore
 from figsync_ingest import forwarding
@@ -54,7 +56,7 @@ class Ingest:
 class Delivery:
     """A sender's id for one delivery, refused when it comes again (replay)."""
 
-    scheme: Literal["standard-webhooks", "mailgun"]
+    scheme: Literal["standard-webhooks", "mailgun", "notion"]
     id: str
 
 
@@ -118,6 +120,20 @@ async def accept_comment(ingest: Ingest, team: str, comment: CommentReceived) ->
     """Append CommentReceived to the job derived from file key and comment id."""
     job_id = comment_job_id(team, comment.file_key, comment.comment_id)
     return await _append(ingest, team, job_id, comment)
+
+
+async def accept_notion(
+    ingest: Ingest, team: str, changed: NotionPageChanged, delivery: Delivery
+) -> Outcome:
+    """Append NotionPageChanged to the page's stream (every event: the page is read anew)."""
+    stream = notion_page_stream_id(team, changed.page_id)
+    envelope = new_envelope(
+        changed, stream_id=stream, team=team, source=SOURCE, traceparent=current_traceparent()
+    )
+    await ingest.store.append(stream, [envelope], expected_version=None)
+    log.info("notion page change accepted", team=team, page_id=changed.page_id)
+    await _remember(ingest, team, delivery, stream)
+    return Outcome("accepted", stream)
 
 
 async def _remember(ingest: Ingest, team: str, delivery: Delivery | None, job_id: str) -> None:

@@ -2,10 +2,10 @@
 
 from pydantic_settings import SettingsConfigDict
 
-from figsync_runtime import RuntimeSettings
+from figsync_runtime.edge import EdgeSettings
 
 
-class IngestSettings(RuntimeSettings):
+class IngestSettings(EdgeSettings):
     model_config = SettingsConfigDict(env_prefix="FIGSYNC_", extra="ignore")
 
     http_port: int = 8000
@@ -21,9 +21,7 @@ class IngestSettings(RuntimeSettings):
     rate_burst_per_source: int = 200
     rate_per_team: float = 50.0
     rate_burst_per_team: int = 500
-    # Behind a proxy, the client is the right-most untrusted X-Forwarded-For address; set how
-    # many proxies in front of ingest append to it (0: use the TCP peer).
-    trusted_proxy_hops: int = 0
+    # trusted_proxy_hops and allowed_networks: EdgeSettings (figsync_runtime.edge).
 
     team_cache_seconds: float = 5.0
     delivery_id_retention_seconds: int = 3600

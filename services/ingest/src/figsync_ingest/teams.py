@@ -41,8 +41,27 @@ class CachedTeams:
     async def _exists(self, team: str) -> bool:
         return await self.repo.get(team) is not None
 
+    async def allowed_networks(self, team: str) -> list[str]:
+        return await self._cached(("networks", team), lambda: self._networks(team))
+
+    async def _networks(self, team: str) -> list[str]:
+        settings = await self.repo.get(team)
+        return settings.allowed_networks if settings else []
+
     async def secret(self, team: str, name: str) -> str | None:
         return await self._cached(("secret", team, name), lambda: self.repo.get_secret(team, name))
+
+    async def notion_token_unseen(self, team: str) -> bool:
+        settings = await self.repo.get(team)
+        return bool(settings and settings.notion_webhook_token_unseen)
+
+    async def keep_notion_token(self, team: str, token: str) -> None:
+        """Keep Notion's verification token; the dashboard shows it once."""
+        await self.repo.change(
+            team, {"notion_webhook_token_unseen": True},
+            secrets={"notion_webhook_token": token}, changed_by="notion webhook handshake",
+        )  # fmt: skip
+        self._cache.pop(("secret", team, "notion_webhook_token"), None)
 
     async def team_for(self, recipients: Sequence[str]) -> str | None:
         mapping: dict[str, str] = await self._cached(("recipients",), self._recipient_map)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable
 from functools import partial
 
 import httpx
@@ -16,16 +13,23 @@ from figsync_contracts import (
     AlertFailed,
     AlertSent,
     BudgetExceeded,
+    CommentReacted,
     ConfirmationPosted,
     ConfirmationSkipped,
     JobFailed,
+    LifecycleFailed,
     TaskCreated,
+    TaskStatusChanged,
+    ThreadNotified,
+    ThreadResolved,
 )
+from figsync_notifier import lifecycle
 from figsync_notifier.adapters.slack import SlackWebhook
 from figsync_notifier.handlers import ALERTS_STEP, Alerter, Confirmer, alert, confirm
 from figsync_notifier.ports import AlertChannel, FigmaComments, Teams
 from figsync_notifier.settings import NotifierSettings
 from figsync_runtime import Resources, Step, Wiring
+from figsync_runtime.hooks import NO_HOOKS, Hooks
 from figsync_runtime.teams import ensure_default_team
 
 
@@ -53,31 +57,50 @@ def alerts_step(alerter: Alerter) -> Step:
     )
 
 
+def thread_sync_step(sync: lifecycle.ThreadSync) -> Step:
+    """The thread in step with its task: reactions, and a reply when the task is done.
+    Its own step (and consumer): it must never end or block the job."""
+    return Step(
+        lifecycle.STEP,
+        consumes=[ThreadResolved, TaskCreated, JobFailed, TaskStatusChanged],
+        produces=[CommentReacted, ThreadNotified, LifecycleFailed],
+        handle=partial(lifecycle.sync_thread, deps=sync),
+        source="/services/notifier/thread-sync",
+    )
+
+
 def steps(
-    settings: NotifierSettings, teams: Teams, figma: FigmaComments, channel: AlertChannel
+    settings: NotifierSettings,
+    teams: Teams,
+    figma: FigmaComments,
+    channel: AlertChannel,
+    hooks: Hooks = NO_HOOKS,
 ) -> list[Step]:
-    """The notifier's two steps, each with its own durable consumer (figsync-<name>)."""
-    confirmer = Confirmer(figma, teams, after_reply=_hang_after_reply(settings))
+    """The notifier's three steps, each with its own durable consumer (figsync-<name>)."""
+    confirmer = Confirmer(figma, teams, after_reply=hooks.notifier_after_reply)
     alerter = Alerter(
         channel,
         teams,
         dashboard_url=settings.dashboard_url,
         attempts=max(1, min(settings.alert_attempts, settings.max_deliveries)),
     )
-    return [confirmation_step(confirmer), alerts_step(alerter)]
+    sync = lifecycle.ThreadSync(figma, teams)
+    return [confirmation_step(confirmer), alerts_step(alerter), thread_sync_step(sync)]
 
 
-def slack_webhook(settings: NotifierSettings, http: httpx.AsyncClient) -> SlackWebhook:
+def slack_webhook(
+    settings: NotifierSettings, http: httpx.AsyncClient, hooks: Hooks = NO_HOOKS
+) -> SlackWebhook:
     return SlackWebhook(
         http,
         hosts=_split(settings.slack_webhook_hosts),
-        insecure_hosts=_split(settings.slack_test_insecure_hosts),
+        insecure_hosts=hooks.insecure_hosts,
         timeout=settings.slack_timeout_seconds,
     )
 
 
 async def build(resources: Resources) -> Wiring:
-    """Wire the notifier: the Figma client, the Slack webhook, and the two steps."""
+    """Wire the notifier: the Figma client, the Slack webhook, and its three steps."""
     settings = resources.settings
     assert isinstance(settings, NotifierSettings)
     await ensure_default_team(resources.teams)
@@ -89,26 +112,16 @@ async def build(resources: Resources) -> Wiring:
         cache=SharedCache(resources.pool),
     )  # fmt: skip
     return Wiring(
-        steps=steps(settings, resources.teams, figma, slack_webhook(settings, slack_http)),
+        steps=steps(
+            settings,
+            resources.teams,
+            figma,
+            slack_webhook(settings, slack_http, resources.hooks),
+            resources.hooks,
+        ),
         on_stop=[figma_http.aclose, slack_http.aclose],
     )
 
 
 def _split(value: str) -> frozenset[str]:
     return frozenset(part.strip() for part in value.split(",") if part.strip())
-
-
-def _hang_after_reply(settings: NotifierSettings) -> Callable[[], None]:
-    marker = settings.notifier_test_hang_after_reply
-    if not marker:
-        return lambda: None
-
-    def hang() -> None:
-        # Blocks the whole process (not just this task) as a crash would freeze it: no ack,
-        # no ConfirmationPosted; the test SIGKILLs it once the marker file exists.
-        if not os.path.exists(marker):
-            with open(marker, "w") as f:
-                f.write(str(os.getpid()))
-            time.sleep(3600)
-
-    return hang

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from figsync_clients.figma import FigmaComment
+from figsync_clients.figma import FigmaComment, FigmaReaction, FigmaUser
 from figsync_runtime.teams import TeamSettings
 
 
@@ -24,6 +24,24 @@ class FigmaComments(Protocol):
         per_minute: float | None = None,
         before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> FigmaComment: ...
+
+    async def reactions(
+        self, token: str, file_key: str, comment_id: str, *, per_minute: float | None = None
+    ) -> list[FigmaReaction]: ...
+
+    async def react(
+        self,
+        token: str,
+        file_key: str,
+        comment_id: str,
+        emoji: str,
+        *,
+        remove: bool = False,
+        per_minute: float | None = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
+    ) -> None: ...
+
+    async def me(self, token: str, *, per_minute: float | None = None) -> FigmaUser: ...
 
 
 class Teams(Protocol):

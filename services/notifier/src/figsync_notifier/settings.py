@@ -18,8 +18,3 @@ class NotifierSettings(RuntimeSettings):
     alert_attempts: int = 3
     # Hosts a team's Slack webhook URL may point at (comma-separated), always over https.
     slack_webhook_hosts: str = "hooks.slack.com"
-    # Tests only: host:port pairs a webhook may reach over plain http. Empty (off) by default.
-    slack_test_insecure_hosts: str = ""
-    # Crash tests only: a file path; after a Figma reply was posted the process writes it and
-    # hangs (blocking everything) so a test can SIGKILL it there. Empty (off) by default.
-    notifier_test_hang_after_reply: str = ""

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,6 +35,8 @@ class NotionTasks:
     api: NotionPages
     teams: Teams
     schemas: Schemas
+    # Called once Notion created a page, before TaskCreated is recorded (crash tests' hook).
+    after_create: Callable[[], None] = lambda: None
 
     @property
     def sync_property(self) -> str:
@@ -111,7 +112,7 @@ async def create_task(ctx: StepContext, deps: NotionTasks) -> None:
         if not intended:
             await ctx.record_intent(EFFECT, key=task.job_id)
         page, rest, schema = await _create(deps, target, schema, task, properties, blocks)
-        _test_hang_after_create()
+        deps.after_create()
         reused = False
     for batch in rest:
         if batch:
@@ -218,13 +219,3 @@ def creation_refused(error: NotionRefused, schema: Schema) -> PermanentError:
             context={"property": m["prop"], "option": m["option"], "database": schema.title},
         )
     return refused(error, f"the task page for {where}")
-
-
-def _test_hang_after_create() -> None:
-    # Crash tests set this to a file path: the service writes it once Notion has created the
-    # page and then hangs before recording TaskCreated, so a test can SIGKILL it right there.
-    marker = os.environ.get("FIGSYNC_NOTION_TEST_HANG_AFTER_CREATE")
-    if marker and not os.path.exists(marker):
-        with open(marker, "w") as f:
-            f.write(str(os.getpid()))
-        time.sleep(3600)

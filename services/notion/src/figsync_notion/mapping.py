@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from figsync_contracts import SummaryGenerated, ThreadResolved
+from figsync_clients.figma import comment_url
+from figsync_contracts import SummaryGenerated, ThreadComment, ThreadResolved
 from figsync_runtime import PermanentError
 
 MAX_TEXT = 2000  # characters per rich text object (counted as UTF-16 units, as Notion does)
@@ -432,6 +433,29 @@ def page_blocks(task: Task) -> list[dict[str, Any]]:
         blocks.extend(_paragraphs(head + rich_text(comment.text, limit=10**6)))
     blocks.append(_block("paragraph", rich_text("Open the thread in Figma", link=task.thread_url)))
     return blocks
+
+
+def update_blocks(
+    task: Task, comments: Sequence[ThreadComment], when: datetime
+) -> list[dict[str, Any]]:
+    """What a thread update appends to the page: the new comments (each with its link to
+    Figma, which is how a retry finds the ones already there), then the refreshed summary."""
+    blocks = [_block("heading_3", rich_text(f"Thread update · {when:%Y-%m-%d %H:%M} UTC"))]
+    for comment in comments:
+        at = f" · {comment.created_at:%Y-%m-%d %H:%M}" if comment.created_at else ""
+        head = rich_text(f"{comment.author}{at}: ", bold=True)
+        link = rich_text(" (open in Figma)", link=comment_link(task, comment.comment_id))
+        blocks.extend(_paragraphs(head + rich_text(comment.text, limit=10**6) + link))
+    blocks.extend(
+        _paragraphs(rich_text("Summary now: ", bold=True) + rich_text(task.summary.summary))
+    )
+    for item in task.summary.action_items:
+        blocks.extend(_paragraphs(rich_text(item, limit=10**6), "to_do", checked=False))
+    return blocks
+
+
+def comment_link(task: Task, comment_id: str) -> str:
+    return comment_url(task.thread.file_key, comment_id)
 
 
 def _count(block: dict[str, Any]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 
 from figsync_notion.mapping import Person
@@ -41,3 +42,15 @@ class NotionPages(Protocol):
     async def count_children(self, token: str, block_id: str) -> int: ...
 
     async def users(self, token: str) -> list[Person]: ...
+
+    async def page(self, token: str, page_id: str) -> dict[str, Any]: ...
+
+    async def update_page(
+        self, token: str, page_id: str, properties: dict[str, Any]
+    ) -> dict[str, Any]: ...
+
+    async def children(self, token: str, block_id: str) -> list[dict[str, Any]]: ...
+
+    async def edited_since(
+        self, token: str, data_source_id: str, prop: str, since: datetime
+    ) -> list[dict[str, Any]]: ...

@@ -1,5 +1,6 @@
 """Settings of the notion service (FIGSYNC_* variables, secrets_dir supported)."""
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from figsync_runtime import RuntimeSettings
@@ -24,3 +25,6 @@ class NotionSettings(RuntimeSettings):
     notion_breaker_reset_seconds: float = 30.0
     notion_sync_property: str = "Figsync ID"
     notion_add_sync_property: bool = True
+    # Task pages edited since the last poll are read this often, so a status change reaches
+    # the thread even when no webhook arrives; 0 turns the poll off.
+    notion_poll_interval_seconds: float = Field(default=60.0, ge=0)

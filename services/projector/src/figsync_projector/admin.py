@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from figsync_runtime.confirmation import MAX_TEMPLATE_CHARS, template_problems
+from figsync_runtime.edge import check_networks
 from figsync_runtime.teams import DEFAULT_TEAM, SECRET_NAMES, TeamSettings
 
 _FIGMA_URL = re.compile(r"figma\.com/(?:file|design|board|proto|slides)/([A-Za-z0-9_-]+)")
@@ -89,6 +90,16 @@ class SettingsPatch(BaseModel):
         description="an explicit Figma budget per minute for the team's token; null: the "
         f"plan and seat's (Tier 2), at most {MAX_FIGMA_PER_MINUTE}",
     )
+    allowed_networks: Annotated[list[Text], Field(max_length=100)] | None = Field(
+        default=None,
+        description="CIDR networks the team's ingest endpoints, API and dashboard answer; "
+        "empty: any the server allows",
+    )
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str] | None) -> list[str] | None:
+        return check_networks(value or [])  # an explicit null: no list of its own
 
     @field_validator("name")
     @classmethod
@@ -297,6 +308,7 @@ PROVIDERS = [
     ("sendgrid", "/sendgrid", "SendGrid Inbound Parse, Basic auth (sendgrid_password)"),
     ("postmark", "/postmark", "Postmark inbound webhook, Basic auth (postmark_password)"),
     ("figma", "/figma", "Figma webhooks V2, FILE_COMMENT (figma_webhook_passcode)"),
+    ("notion", "/notion", "Notion webhooks: task status changes (its verification token)"),
 ]
 
 

@@ -2,11 +2,15 @@
 and the dashboard."""
 
 import hashlib
+from datetime import timedelta
 
+from figsync_clients.budget import SharedBudgets
+from figsync_projector.access import Access
 from figsync_projector.admin import NotionCheck
 from figsync_projector.api import create_app
-from figsync_projector.auth import Authenticator
+from figsync_projector.auth import Authenticator, TokenPolicy
 from figsync_projector.feed import ChangeFeed
+from figsync_projector.gauges import ViewGauges
 from figsync_projector.projection import Projection, Projector
 from figsync_projector.settings import ProjectorSettings
 from figsync_projector.views import Views
@@ -23,7 +27,11 @@ async def build(resources: Resources) -> Wiring:
         settings = ProjectorSettings.model_validate(settings.model_dump())
     database_url, _ = settings.require_urls()
     projector = Projector(
-        Projection(resources.store),
+        # A crash test's hook may stop a batch written but not committed (none in production).
+        Projection(
+            resources.store,
+            fault=lambda delta: resources.hooks.projector_in_batch(delta.last_position),
+        ),
         database_url,
         batch_size=settings.projector_batch_size,
         poll_interval_seconds=settings.projector_poll_interval_seconds,
@@ -39,6 +47,18 @@ async def build(resources: Resources) -> Wiring:
     )
     views = Views(resources.pool)
     notion_check = NotionCheck(settings.notion_check_url, secret_key)
+    access = Access(
+        trusted_hops=settings.trusted_proxy_hops,
+        networks=tuple(settings.allowed_networks),
+        per_minute=settings.api_requests_per_minute,
+        burst=settings.api_burst,
+        # Refused at once when spent (max_wait 0): an API client is told to come back.
+        budgets=SharedBudgets(resources.pool, max_wait=0),
+    )
+    token_policy = TokenPolicy(
+        ttl=timedelta(days=settings.token_ttl_days),
+        grace=timedelta(hours=settings.token_rotation_grace_hours),
+    )
     app = create_app(
         views,
         resources.store,
@@ -47,6 +67,8 @@ async def build(resources: Resources) -> Wiring:
         auth=auth,
         teams=resources.teams,
         notion_check=notion_check,
+        access=access,
+        token_policy=token_policy,
     )
     mount_dashboard(
         app,
@@ -64,6 +86,10 @@ async def build(resources: Resources) -> Wiring:
                 else not settings.is_development
             ),
             keepalive_seconds=settings.sse_keepalive_seconds,
+            tracing_ui_url=settings.tracing_ui_url,
+            access=access,
+            token_policy=token_policy,
         ),
     )
-    return Wiring(app=app, tasks=[projector.run, feed.run])
+    gauges = ViewGauges(resources.pool, resources.teams)
+    return Wiring(app=app, tasks=[projector.run, feed.run, gauges.run])

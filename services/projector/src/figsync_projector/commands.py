@@ -11,20 +11,15 @@ from dataclasses import dataclass
 
 from figsync_contracts import JobRetryRequested, ManualSyncRequested, new_envelope
 from figsync_eventstore import Appended, EventStore
+from figsync_projector.errors import HttpError
 from figsync_projector.fold import RETRYABLE, fold, is_job_stream
 
 SOURCE = "/services/projector"
 FILE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
-class CommandError(Exception):
+class CommandError(HttpError):
     """A command refused: an HTTP status, a stable code and what to do."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -18,19 +18,27 @@ from typing import Any
 
 from figsync_contracts import (
     BudgetExceeded,
+    CommentReacted,
     CommentReceived,
     ConfirmationPosted,
     ConfirmationSkipped,
     EffectIntended,
     EmailReceived,
+    FigmaThreadClosed,
     JobDeferred,
     JobFailed,
     JobIgnored,
     JobResumed,
     JobRetryRequested,
+    LifecycleFailed,
     SummaryGenerated,
+    SummaryRefreshed,
     TaskCreated,
+    TaskStatusChanged,
+    TaskUpdated,
+    ThreadNotified,
     ThreadResolved,
+    ThreadUpdated,
 )
 from figsync_eventstore import RecordedEvent
 
@@ -115,6 +123,7 @@ class JobRow:
     processing_ms: int | None
     event_count: int
     last_position: int
+    comment_text: str | None = None  # the mentioned comment, for the text filter
 
     @classmethod
     def new(cls, job_id: str, team: str, at: datetime, position: int) -> JobRow:
@@ -176,7 +185,15 @@ class Delta:
     errors: dict[tuple[str, str], ErrorCount] = field(default_factory=dict)
     costs: dict[tuple[str, str], Cost] = field(default_factory=dict)
     teams: dict[str, tuple[datetime, int]] = field(default_factory=dict)
+    # The job page's story (thread, summary, trace): per job, the parts this batch set.
+    stories: dict[str, dict[str, Any]] = field(default_factory=dict)
     last_position: int = 0
+
+    def story(self, job_id: str, team: str) -> dict[str, Any]:
+        found = self.stories.get(job_id)
+        if found is None:
+            found = self.stories[job_id] = {"team": team}
+        return found
 
     def day(self, team: str, at: datetime) -> Daily:
         key = (team, at.date())
@@ -234,6 +251,8 @@ def fold(events: list[RecordedEvent], loaded: dict[str, JobRow]) -> Delta:
         if job is None:
             job = JobRow.new(event.stream_id, team, at, event.position)
             delta.new_jobs.add(job.job_id)
+            if trace := trace_id(event.metadata.get("traceparent")):
+                delta.story(job.job_id, team)["trace_id"] = trace
             if team:
                 delta.day(team, at).jobs += 1
         jobs[job.job_id] = job
@@ -259,6 +278,14 @@ def fold(events: list[RecordedEvent], loaded: dict[str, JobRow]) -> Delta:
 _dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
+def trace_id(traceparent: str | None) -> str | None:
+    """`00-<trace id>-<span id>-<flags>` → the trace id (None if it is not one)."""
+    parts = (traceparent or "").split("-")
+    if len(parts) == 4 and len(parts[1]) == 32 and parts[1] != "0" * 32:
+        return parts[1]
+    return None
+
+
 def _finish(job: JobRow, status: str, at: datetime) -> None:
     job.status = status
     job.finished_at = at
@@ -273,6 +300,32 @@ def _redrive(job: JobRow, step: str | None) -> None:
     job.finished_at = None
     job.processing_ms = None
     job.deferred_until = None
+
+
+def _summarized(
+    job: JobRow, data: dict[str, Any], delta: Delta, team: str, at: datetime
+) -> Decimal:
+    """A summary's title, cost and tokens on the job and the team's figures; its content on
+    the job's story. Returns its cost."""
+    cost = Decimal(str(data.get("cost_usd") or 0))
+    job.title = data.get("title") or job.title
+    job.cost_usd += cost
+    daily = delta.day(team, at)
+    daily.cost_usd += cost
+    monthly = delta.cost(team, at)
+    monthly.cost_usd += cost
+    monthly.summaries += 1
+    monthly.input_tokens += int(data.get("input_tokens") or 0)
+    monthly.output_tokens += int(data.get("output_tokens") or 0)
+    if data.get("source") == "ai":
+        daily.ai_calls += 1
+        monthly.ai_summaries += 1
+    delta.story(job.job_id, team)["summary"] = {
+        key: data.get(key)
+        for key in ("summary", "action_items", "priority", "category", "source",
+                    "fallback_reason", "model")
+    }  # fmt: skip
+    return cost
 
 
 def apply(job: JobRow, event: RecordedEvent, delta: Delta, team: str) -> dict[str, Any]:
@@ -297,30 +350,24 @@ def apply(job: JobRow, event: RecordedEvent, delta: Delta, team: str) -> dict[st
         job.comment_id = data.get("comment_id") or job.comment_id
         job.author = data.get("author") or job.author
         job.mention = ", ".join(data.get("mentions") or []) or job.mention
+        job.comment_text = data.get("text") or job.comment_text
         job.status, job.step = "summarizing", "summarizer"
         delta.calls(team, at, "figma")
+        delta.story(job.job_id, team).update(
+            file_url=data.get("file_url"), thread=data.get("thread") or []
+        )
         return {"file_key": job.file_key, "file_name": job.file_name, "comment_id": job.comment_id}
-    if kind == SUMMARY_GENERATED:
-        cost = Decimal(str(data.get("cost_usd") or 0))
-        source = data.get("source")
-        job.title = data.get("title") or job.title
-        job.cost_usd += cost
-        job.status, job.step = "creating_task", "notion"
-        daily = delta.day(team, at)
-        daily.cost_usd += cost
-        monthly = delta.cost(team, at)
-        monthly.cost_usd += cost
-        monthly.summaries += 1
-        monthly.input_tokens += int(data.get("input_tokens") or 0)
-        monthly.output_tokens += int(data.get("output_tokens") or 0)
-        if source == "ai":
-            daily.ai_calls += 1
-            monthly.ai_summaries += 1
-        return {"title": job.title, "source": source, "model": data.get("model"),
+    if kind in (SUMMARY_GENERATED, SUMMARY_REFRESHED):
+        # A refresh (after replies in the thread) costs like the first summary; the job stays.
+        cost = _summarized(job, data, delta, team, at)
+        if kind == SUMMARY_GENERATED:
+            job.status, job.step = "creating_task", "notion"
+        return {"title": job.title, "source": data.get("source"), "model": data.get("model"),
                 "cost_usd": str(cost)}  # fmt: skip
     if kind == EFFECT_INTENDED:
-        _redrive(job, data.get("step"))
-        return {"step": data.get("step"), "effect": data.get("effect")}
+        if data.get("step") in STEP_STATUS:  # the lifecycle's steps work on finished jobs
+            _redrive(job, data.get("step"))
+        return {"step": data.get("step"), "effect": data.get("effect"), "key": data.get("key")}
     if kind == TASK_CREATED:
         job.notion_url = data.get("url") or job.notion_url
         job.status, job.step = "confirming", "notifier"
@@ -373,4 +420,22 @@ def apply(job: JobRow, event: RecordedEvent, delta: Delta, team: str) -> dict[st
     if kind == JOB_RETRY_REQUESTED:
         _redrive(job, data.get("step"))
         return {"step": job.step, "requested_by": data.get("requested_by", "")}
+    if kind == THREAD_UPDATED:  # the page shows the thread as it now stands
+        delta.story(job.job_id, team)["thread"] = data.get("thread") or []
+    if kind in LIFECYCLE_DETAILS:
+        return {k: data.get(k) for k in LIFECYCLE_DETAILS[kind]}
     return {}
+
+
+# The thread's life after the task exists: what the job page shows of each event.
+LIFECYCLE_DETAILS = {
+    ThreadUpdated.type: ("new_comment_ids", "origin", "from_job"),
+    TaskUpdated.type: ("comments_added", "properties_updated"),
+    TaskStatusChanged.type: ("status", "done", "origin", "reason"),
+    FigmaThreadClosed.type: ("root_comment_id", "resolved_at"),
+    CommentReacted.type: ("comment_id", "added", "removed", "stands_for"),
+    ThreadNotified.type: ("comment_id", "about", "reused"),
+    LifecycleFailed.type: ("action", "code", "message"),
+}
+SUMMARY_REFRESHED = SummaryRefreshed.type
+THREAD_UPDATED = ThreadUpdated.type

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,11 +42,17 @@ _REBUILD_LOCK = 7_351_402_123
 
 APPLIED = Counter("figsync_projector_events_total", "Events applied to the views")
 POSITION = Gauge("figsync_projector_position", "Global position of the last applied event")
+FINISHED = Counter(
+    "figsync_jobs_finished_total",
+    "Jobs that reached an outcome (completed, failed, ignored), counted by the projector's leader"
+    " once the batch that finished them is committed.",
+    ["outcome"],
+)
 
 _JOB_TYPES = (
     "text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "text",
     "text", "int", "text", "text", "timestamptz", "numeric", "timestamptz", "timestamptz",
-    "timestamptz", "bigint", "int", "bigint",
+    "timestamptz", "bigint", "int", "bigint", "text",
 )  # fmt: skip
 assert len(_JOB_TYPES) == len(JOB_COLUMNS)
 
@@ -69,6 +75,7 @@ class Projection:
         self.schema = schema
         self.notify = notify
         self.fault = fault
+        self.last_delta: Delta | None = None
         s = schema
         columns = ", ".join(JOB_COLUMNS)
         unnest = ", ".join(f"${n}::{t}[]" for n, t in enumerate(_JOB_TYPES, 1))
@@ -114,6 +121,16 @@ class Projection:
                 input_tokens = c.input_tokens + excluded.input_tokens,
                 output_tokens = c.output_tokens + excluded.output_tokens,
                 budget_exceeded = c.budget_exceeded OR excluded.budget_exceeded"""
+        self._stories_sql = f"""
+            INSERT INTO {s}.job_stories AS s (job_id, team, trace_id, file_url, thread, summary)
+            SELECT j, t, tr, u, th::jsonb, su::jsonb
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+                AS x (j, t, tr, u, th, su)
+            ON CONFLICT (job_id) DO UPDATE SET
+                trace_id = coalesce(s.trace_id, excluded.trace_id),
+                file_url = coalesce(excluded.file_url, s.file_url),
+                thread = coalesce(excluded.thread, s.thread),
+                summary = coalesce(excluded.summary, s.summary)"""
         self._teams_sql = f"""
             INSERT INTO {s}.teams AS t (team, first_seen, last_position)
             SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[])
@@ -156,9 +173,9 @@ class Projection:
                 loaded[row[0]] = JobRow(*row.values())
         delta = fold(events, loaded)
         await self._write(conn, delta)
+        self.last_delta = delta
         if self.fault:
             self.fault(delta)
-        _test_hang_in_batch(delta.last_position)
         return len(events)
 
     async def _write(self, conn: asyncpg.Connection, delta: Delta) -> None:
@@ -200,6 +217,15 @@ class Projection:
                     for (team, month), c in delta.costs.items()
                 ),
             )  # fmt: skip
+        if delta.stories:
+            await conn.execute(
+                self._stories_sql,
+                *_columns(
+                    (job, st["team"], st.get("trace_id"), st.get("file_url"),
+                     _json(st.get("thread")), _json(st.get("summary")))
+                    for job, st in delta.stories.items()
+                ),
+            )  # fmt: skip
         if delta.teams:
             await conn.execute(
                 self._teams_sql,
@@ -215,23 +241,21 @@ class Projection:
             )
 
 
+def count_finished(delta: Delta | None) -> None:
+    """Count the jobs a committed batch finished, by outcome (the job failure rate alert)."""
+    for daily in delta.daily.values() if delta else ():
+        FINISHED.labels("completed").inc(daily.successful)
+        FINISHED.labels("failed").inc(daily.failed)
+        FINISHED.labels("ignored").inc(daily.ignored)
+
+
+def _json(value: object) -> str | None:
+    return None if value is None else json.dumps(value, default=str)
+
+
 def _columns(rows) -> list[list]:
     materialized = list(rows)
     return [list(column) for column in zip(*materialized, strict=True)]
-
-
-def _test_hang_in_batch(position: int) -> None:
-    # Crash tests set this to a file path: the projector writes it once a batch reaching
-    # FIGSYNC_PROJECTOR_TEST_HANG_AFTER_POSITION is written but not committed, then hangs,
-    # so a test can SIGKILL it inside the transaction.
-    marker = os.environ.get("FIGSYNC_PROJECTOR_TEST_HANG_IN_BATCH")
-    if not marker or os.path.exists(marker):
-        return
-    if position < int(os.environ.get("FIGSYNC_PROJECTOR_TEST_HANG_AFTER_POSITION", "0")):
-        return
-    with open(marker, "w") as f:
-        f.write(str(position))
-    time.sleep(3600)
 
 
 @dataclass
@@ -284,6 +308,7 @@ class Projector:
                 continue
             if applied:
                 APPLIED.inc(applied)
+                count_finished(self.projection.last_delta)
                 POSITION.set(await self.projection.position())
             if applied < self.batch_size:
                 with contextlib.suppress(TimeoutError):

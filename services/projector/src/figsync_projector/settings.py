@@ -1,11 +1,12 @@
 """Settings of the projector service (FIGSYNC_* variables, secrets_dir supported)."""
 
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from figsync_runtime import RuntimeSettings
+from figsync_runtime.edge import EdgeSettings
 
 
-class ProjectorSettings(RuntimeSettings):
+class ProjectorSettings(EdgeSettings):
     model_config = SettingsConfigDict(env_prefix="FIGSYNC_", extra="ignore")
 
     http_port: int = 8001
@@ -13,6 +14,15 @@ class ProjectorSettings(RuntimeSettings):
     projector_poll_interval_seconds: float = 1.0
     projector_standby_interval_seconds: float = 1.0
     sse_keepalive_seconds: float = 15.0
+
+    # API tokens live this many days unless issued with another lifetime (or, explicitly,
+    # none); a rotated token keeps working this many hours so its users can switch.
+    token_ttl_days: float = Field(default=90.0, gt=0, le=3660)
+    token_rotation_grace_hours: float = Field(default=24.0, ge=0, le=720)
+    # The read API's requests per minute per token, shared by every replica (0: unlimited),
+    # and how many may come at once.
+    api_requests_per_minute: float = Field(default=1200.0, ge=0)
+    api_burst: int = Field(default=120, ge=1)
 
     # The dashboard: sessions opened with an API token last this long; the cookie is Secure
     # outside development (set False only when the dashboard is served over plain HTTP).
@@ -25,3 +35,16 @@ class ProjectorSettings(RuntimeSettings):
     public_ingest_url: str = "http://127.0.0.1:8000"
     # The notion service's check of a database and mapping (its HTTP port).
     notion_check_url: str | None = "http://127.0.0.1:8013"
+    # The job page links its trace here: a tracing UI's page of one trace, with a `{trace_id}`
+    # placeholder (Jaeger: http://localhost:16686/trace/{trace_id}). Unset: the id, no link.
+    tracing_ui_url: str | None = None
+
+    @field_validator("tracing_ui_url")
+    @classmethod
+    def _trace_link(cls, value: str | None) -> str | None:
+        if value and ("{trace_id}" not in value or not value.startswith(("http://", "https://"))):
+            raise ValueError(
+                "FIGSYNC_TRACING_UI_URL must be an http(s) URL with a {trace_id} placeholder, "
+                "such as http://localhost:16686/trace/{trace_id}"
+            )
+        return value or None

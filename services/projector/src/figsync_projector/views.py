@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
+from figsync_projector.filters import JobFilter, handle
 from figsync_projector.fold import JOB_COLUMNS, TERMINAL
 from figsync_projector.projection import LIVE_SCHEMA
 
@@ -62,10 +64,9 @@ class Views:
         }
 
     async def jobs(
-        self, team: str, status: list[str] | None, limit: int, offset: int
+        self, team: str, filters: JobFilter, limit: int, offset: int
     ) -> tuple[list[dict[str, Any]], int]:
-        where = "team = $1" + (" AND status = ANY($2::text[])" if status else "")
-        args: list[Any] = [team, status] if status else [team]
+        where, args = _where(team, filters)
         total = await self.pool.fetchval(f"SELECT count(*) FROM {S}.jobs WHERE {where}", *args)
         n = len(args)
         rows = await self.pool.fetch(
@@ -76,6 +77,18 @@ class Views:
             offset,
         )
         return [dict(r) for r in rows], total
+
+    async def each_job(
+        self, team: str, filters: JobFilter, limit: int | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every matching job (or the first `limit`), newest first, read in chunks."""
+        where, args = _where(team, filters)
+        query = f"SELECT {_JOB_SELECT} FROM {S}.jobs WHERE {where} ORDER BY created_at DESC, job_id"
+        if limit:
+            query += f" LIMIT {int(limit)}"
+        async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+            async for row in conn.cursor(query, *args, prefetch=500):
+                yield dict(row)
 
     async def job(self, team: str, job_id: str) -> dict[str, Any] | None:
         row = await self.pool.fetchrow(
@@ -91,6 +104,60 @@ class Views:
             team,
         )
         return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
+
+    async def story(self, team: str, job_id: str) -> dict[str, Any]:
+        """What the job page tells beyond the row: thread, summary, file link, trace id."""
+        row = await self.pool.fetchrow(
+            f"""SELECT trace_id, file_url, thread::text AS thread, summary::text AS summary
+                FROM {S}.job_stories WHERE team = $1 AND job_id = $2""",
+            team,
+            job_id,
+        )
+        if row is None:
+            return {"trace_id": None, "file_url": None, "thread": [], "summary": None}
+        return {"trace_id": row["trace_id"], "file_url": row["file_url"],
+                "thread": [_times(c) for c in json.loads(row["thread"] or "[]")],
+                "summary": json.loads(row["summary"]) if row["summary"] else None}  # fmt: skip
+
+    async def month_cost(self, team: str, day: date) -> Decimal:
+        cost = await self.pool.fetchval(
+            f"SELECT cost_usd FROM {S}.costs WHERE team = $1 AND month = $2",
+            team,
+            f"{day.year:04d}-{day.month:02d}",
+        )
+        return cost or Decimal(0)
+
+    async def outcomes(self, team: str, since: date, until: date) -> list[dict[str, Any]]:
+        """Jobs created per UTC day by where they stand now; the parts add up to `jobs`."""
+        rows = await self.pool.fetch(
+            f"""SELECT (created_at AT TIME ZONE 'UTC')::date AS day, count(*) AS jobs,
+                   count(*) FILTER (WHERE status = 'completed') AS completed,
+                   count(*) FILTER (WHERE status = 'failed') AS failed,
+                   count(*) FILTER (WHERE status = 'ignored') AS ignored,
+                   count(*) FILTER (WHERE status <> ALL($4::text[])) AS open
+                FROM {S}.jobs WHERE team = $1 AND created_at >= $2 AND created_at < $3
+                GROUP BY 1 ORDER BY 1""",
+            team,
+            _midnight(since),
+            _midnight(until + timedelta(days=1)),
+            sorted(TERMINAL),
+        )
+        return [dict(r) for r in rows]
+
+    async def processing(self, team: str, since: date, until: date) -> list[dict[str, Any]]:
+        """Processing time of the jobs completed per UTC day: p50 and p95 in ms."""
+        rows = await self.pool.fetch(
+            f"""SELECT (finished_at AT TIME ZONE 'UTC')::date AS day, count(*) AS jobs,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY processing_ms) AS p50,
+                   percentile_cont(0.95) WITHIN GROUP (ORDER BY processing_ms) AS p95
+                FROM {S}.jobs WHERE team = $1 AND finished_at >= $2 AND finished_at < $3
+                    AND status = 'completed' AND processing_ms IS NOT NULL
+                GROUP BY 1 ORDER BY 1""",
+            team,
+            _midnight(since),
+            _midnight(until + timedelta(days=1)),
+        )
+        return [dict(r) for r in rows]
 
     async def daily(self, team: str, since: date, until: date) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
@@ -139,3 +206,48 @@ class Views:
         return await self.pool.fetchval(
             f"SELECT coalesce(max(last_position), 0) FROM {S}.jobs WHERE team = $1", team
         )
+
+
+def _times(comment: dict[str, Any]) -> dict[str, Any]:
+    for key in ("created_at", "resolved_at"):
+        if comment.get(key):
+            comment[key] = datetime.fromisoformat(comment[key])
+    return comment
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
+
+
+def _where(team: str, f: JobFilter) -> tuple[str, list[Any]]:
+    """The WHERE clause of a filter; each expression is one an index of migration 0011 has."""
+    clauses, args = ["team = $1"], [team]
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if f.status:
+        clauses.append(f"status = ANY({arg(list(f.status))}::text[])")
+    if f.file:
+        p = arg(f.file)
+        clauses.append(f"(file_key = {p} OR lower(file_name) = lower({p}))")
+    if f.author:
+        clauses.append(f"replace(lower(author), '@', '') = {arg(handle(f.author))}")
+    if f.mention:
+        clauses.append(
+            "string_to_array(replace(lower(mention), '@', ''), ', ') @> "
+            f"ARRAY[{arg(handle(f.mention))}::text]"
+        )
+    if f.text:
+        pattern = "%" + f.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        clauses.append(
+            f"(coalesce(title, '') || ' ' || coalesce(comment_text, '')) ILIKE {arg(pattern)}"
+        )
+    if f.error_code:
+        clauses.append(f"error_code = {arg(f.error_code)}")
+    if f.since:
+        clauses.append(f"created_at >= {arg(_midnight(f.since))}")
+    if f.until:
+        clauses.append(f"created_at < {arg(_midnight(f.until + timedelta(days=1)))}")
+    return " AND ".join(clauses), args

@@ -9,7 +9,7 @@ import asyncpg
 import structlog
 
 from figsync_clients.budget import SharedBudgets
-from figsync_contracts import SummaryGenerated, ThreadResolved
+from figsync_contracts import SummaryGenerated, SummaryRefreshed, ThreadResolved, ThreadUpdated
 from figsync_eventstore import EventStore
 from figsync_runtime import Resources, Step, Wiring
 from figsync_runtime.logs import register_secret
@@ -49,8 +49,8 @@ def summarize_step(handler: Summarize) -> Step:
     """ThreadResolved in, SummaryGenerated out (always: the fallback covers every failure)."""
     return Step(
         "summarizer",
-        consumes=[ThreadResolved],
-        produces=[SummaryGenerated],
+        consumes=[ThreadResolved, ThreadUpdated],
+        produces=[SummaryGenerated, SummaryRefreshed],
         handle=handler,
         source=SOURCE,
     )

@@ -18,7 +18,14 @@ import structlog
 
 from figsync_clients.budget import Budget, Budgets, LocalBudgets
 from figsync_clients.resilience import CircuitOpen
-from figsync_contracts import BudgetExceeded, SummaryGenerated, ThreadResolved, new_envelope
+from figsync_contracts import (
+    BudgetExceeded,
+    SummaryGenerated,
+    SummaryRefreshed,
+    ThreadResolved,
+    ThreadUpdated,
+    new_envelope,
+)
 from figsync_eventstore import Appended, EventStore
 from figsync_runtime import PermanentError, RetryableError, StepContext, WaitError
 from figsync_runtime.teams import DEFAULT_TEAM, TeamSettings
@@ -111,8 +118,14 @@ class Summarize:
     budgets: Budgets = field(default_factory=LocalBudgets)
 
     async def __call__(self, ctx: StepContext) -> None:
-        thread = ctx.event()
-        if not isinstance(thread, ThreadResolved):
+        event = ctx.event()
+        if isinstance(event, ThreadUpdated):
+            thread = self._updated_thread(ctx, event)
+            if thread is None:
+                return
+        elif isinstance(event, ThreadResolved):
+            thread = event
+        else:
             raise PermanentError(
                 "summarizer.unexpected_input", f"cannot summarise {ctx.input.type}"
             )
@@ -165,6 +178,31 @@ class Summarize:
             await self._emit(ctx, attempted.summary, model, PROMPT_VERSION, "ai", attempted)
         if budget is not None and spent + attempted.cost >= budget:
             await self._budget_exceeded(ctx, month, budget, spent + attempted.cost)
+
+    def _updated_thread(self, ctx: StepContext, update: ThreadUpdated) -> ThreadResolved | None:
+        """The whole thread to summarise again, once no more replies are coming: an update
+        waits a few seconds, and one followed by another is left to the later one (several
+        replies, one refresh). None: nothing to do for this update."""
+        position = next((e.position for e in ctx.history if e.event_id == ctx.input.id), None)
+        if any(
+            e.type == ThreadUpdated.type and position is not None and e.position > position
+            for e in ctx.history
+        ):
+            log.info("thread update coalesced into a later one")
+            return None
+        waited = (ctx.clock.now() - ctx.input.time).total_seconds()
+        window = self.settings.thread_update_coalesce_seconds
+        if waited < window:
+            raise WaitError(
+                "summarizer.coalescing", "waiting for more replies", retry_after=window - waited
+            )
+        resolved = [e for e in ctx.history if e.type == ThreadResolved.type]
+        if not resolved:
+            raise PermanentError(
+                "summarizer.thread_missing", "a thread update came to a job with no thread"
+            )
+        first = ThreadResolved.model_validate(resolved[-1].data)
+        return first.model_copy(update={"thread": update.thread})
 
     async def _api_key(self, team: str) -> str | None:
         key = await self.teams.get_secret(team, "anthropic_api_key")
@@ -261,8 +299,9 @@ class Summarize:
     ) -> None:
         # A fallback after invalid answers still records what those calls cost: the budget
         # counts what was spent, not what was used.
+        kind = SummaryRefreshed if ctx.input.type == ThreadUpdated.type else SummaryGenerated
         await ctx.emit(
-            SummaryGenerated(
+            kind(
                 title=summary.title,
                 summary=summary.summary,
                 action_items=summary.action_items,

@@ -65,6 +65,8 @@ class SummarizerSettings(RuntimeSettings):
     # model: the last of them falls back instead of failing, so a summary never blocks a task.
     ai_sdk_max_retries: int = Field(default=2, ge=0)
     ai_attempts: int = Field(default=3, ge=1)
+    # Replies to a tracked thread within this many seconds share one summary refresh.
+    thread_update_coalesce_seconds: float = Field(default=5.0, ge=0)
     # A Retry-After longer than this is not slept inside the SDK: the delivery is retried by the
     # runtime instead; one longer than ai_fallback_retry_after_seconds falls back at once.
     ai_sdk_max_retry_after_seconds: float = 5.0

@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -129,42 +130,70 @@ class NotionApi:
         )
 
     async def count_children(self, token: str, block_id: str) -> int:
-        count, cursor = 0, None
+        return len(await self.children(token, block_id))
+
+    async def page(self, token: str, page_id: str) -> dict[str, Any]:
+        return await self._call(
+            token, "pages.retrieve", lambda: self.client.pages.retrieve(page_id=page_id, auth=token)
+        )
+
+    async def update_page(
+        self, token: str, page_id: str, properties: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self._call(
+            token,
+            "pages.update",
+            lambda: self.client.pages.update(page_id=page_id, properties=properties, auth=token),
+        )
+
+    async def children(self, token: str, block_id: str) -> list[dict[str, Any]]:
+        return await self._every(
+            token, "blocks.children.list", self.client.blocks.children.list, block_id=block_id
+        )
+
+    async def edited_since(
+        self, token: str, data_source_id: str, prop: str, since: datetime
+    ) -> list[dict[str, Any]]:
+        """Pages carrying a sync id edited on or after `since`, every page of the answer."""
+        flt = {
+            "and": [
+                {"property": prop, "rich_text": {"is_not_empty": True}},
+                {"timestamp": "last_edited_time",
+                 "last_edited_time": {"on_or_after": since.isoformat()}},
+            ]
+        }  # fmt: skip
+        return await self._every(
+            token, "data_sources.query", self.client.data_sources.query,
+            data_source_id=data_source_id, filter=flt,
+        )  # fmt: skip
+
+    async def _every(
+        self, token: str, what: str, call: Callable[..., Awaitable[Any]], **params: Any
+    ) -> list[dict[str, Any]]:
+        """Every result of a paginated list, page after page."""
+        found: list[dict[str, Any]] = []
+        cursor = None
         while True:
-            kwargs: dict[str, Any] = {"block_id": block_id, "page_size": 100, "auth": token}
+            kwargs: dict[str, Any] = {**params, "page_size": 100, "auth": token}
             if cursor:
                 kwargs["start_cursor"] = cursor
-            answer = await self._call(
-                token,
-                "blocks.children.list",
-                lambda kwargs=kwargs: self.client.blocks.children.list(**kwargs),
-            )
-            count += len(answer.get("results", []))
+            answer = await self._call(token, what, lambda kwargs=kwargs: call(**kwargs))
+            found += answer.get("results", [])
             cursor = answer.get("next_cursor")
             if not answer.get("has_more") or not cursor:
-                return count
+                return found
 
     async def users(self, token: str) -> list[Person]:
         key = credential_key(token)
         cached = self._users.get(key)
         if cached and time.monotonic() - cached[0] < 300:
             return cached[1]
-        people: list[Person] = []
-        cursor = None
-        while True:
-            kwargs: dict[str, Any] = {"page_size": 100, "auth": token}
-            if cursor:
-                kwargs["start_cursor"] = cursor
-            answer = await self._call(
-                token, "users.list", lambda kwargs=kwargs: self.client.users.list(**kwargs)
-            )
-            for user in answer.get("results", []):
-                if user.get("type") == "person":
-                    email = (user.get("person") or {}).get("email") or ""
-                    people.append(Person(user["id"], user.get("name") or "", email))
-            cursor = answer.get("next_cursor")
-            if not answer.get("has_more") or not cursor:
-                break
+        people = [
+            Person(user["id"], user.get("name") or "",
+                   (user.get("person") or {}).get("email") or "")
+            for user in await self._every(token, "users.list", self.client.users.list)
+            if user.get("type") == "person"
+        ]  # fmt: skip
         self._users[key] = (time.monotonic(), people)
         return people
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from figsync_contracts import SummaryGenerated
+from figsync_contracts import SummaryGenerated, SummaryRefreshed
 from figsync_summarizer.summary import Summary
 
 
@@ -51,7 +51,8 @@ class SummaryCache:
 
 
 class MonthlySpend:
-    """What a team's summaries cost in a period, summed from its SummaryGenerated events."""
+    """What a team's summaries cost in a period, summed from its SummaryGenerated and
+    SummaryRefreshed events."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
@@ -60,9 +61,9 @@ class MonthlySpend:
         async with self.pool.acquire() as conn:
             total = await conn.fetchval(
                 """SELECT coalesce(sum((data->>'cost_usd')::numeric), 0) FROM events
-                   WHERE type = $1 AND metadata->>'team' = $2
+                   WHERE type = ANY($1::text[]) AND metadata->>'team' = $2
                      AND recorded_at >= $3 AND recorded_at < $4""",
-                SummaryGenerated.type,
+                [SummaryGenerated.type, SummaryRefreshed.type],
                 team,
                 start,
                 end,
