@@ -43,6 +43,7 @@ schemas: install
 # docs/troubleshooting.md from the error-code catalogue (figsync_contracts.error_codes).
 docs: install
 	$(BIN)/python tools/gen_troubleshooting.py
+	$(BIN)/python tools/gen_openapi.py
 
 # docs/images/*.png for docs/guide.md, from the real dashboard (needs /usr/bin/chromium).
 screenshots: install

@@ -7,6 +7,7 @@ role. Another team's routes answer 404 as if the team did not exist.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
@@ -15,8 +16,8 @@ from fastapi import APIRouter, FastAPI, Query, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from figsync_eventstore import EventStore
+from figsync_projector import audit, sse
 from figsync_projector import auth as tokens
-from figsync_projector import sse
 from figsync_projector.access import Access
 from figsync_projector.admin import NotionCheck, SettingsInvalid, SettingsPatch, check_secrets
 from figsync_projector.auth import Authenticator, TokenPolicy
@@ -250,6 +251,18 @@ async def sync(scope: ApiScope, ctx: ApiContext, body: SyncRequest) -> dict[str,
     )
     return {"sync_id": done.sync_id, "stream_id": done.stream_id,
             "file_key": done.file_key, "event_id": done.event_id}  # fmt: skip
+
+
+@router.get("/audit", responses=ADMIN)
+async def get_audit(
+    scope: AdminScope, ctx: ApiContext, limit: int = 100, before: int | None = None
+) -> list[dict[str, Any]]:
+    """The team's audit trail, newest first (admins): settings and secrets changed (names
+    only), tokens issued, rotated and revoked, members, retries and manual syncs. Page on with
+    `before` = the last entry's position."""
+    entries = await audit.trail(ctx.auth.pool, scope.team, limit=max(1, min(limit, 500)),
+                                before=before)  # fmt: skip
+    return [asdict(e) for e in entries]
 
 
 @router.get("/settings", response_model=TeamSettings)

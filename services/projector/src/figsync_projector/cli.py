@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 import sys
 from collections.abc import Awaitable, Callable
@@ -72,6 +73,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing.add_argument("--limit", type=int, default=50, help="at most this many (0: all)")
     listing.add_argument("--format", choices=["table", "csv", "json"], default="table")
     listing.set_defaults(func=_list_jobs)
+
+    audited = commands.add_parser(
+        "audit", help="a team's audit trail: who changed settings, secrets, tokens, members"
+    )
+    audited.add_argument("team")
+    audited.add_argument("--limit", type=int, default=50)
+    audited.add_argument("--format", choices=["table", "json"], default="table")
+    audited.set_defaults(func=_audit)
 
     teams = commands.add_parser("teams", help="teams and their API tokens")
     team_actions = teams.add_subparsers(dest="action", required=True)
@@ -164,6 +173,26 @@ class _Bar:
 
     def close(self) -> None:
         self.bar.close()
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from figsync_projector.audit import trail
+
+    async def work(store, _settings) -> int:
+        entries = await trail(store.pool, args.team, limit=max(1, args.limit))
+        if args.format == "json":
+            print(json.dumps([asdict(e) for e in entries], default=str, indent=2))
+            return 0
+        for e in entries:
+            details = json.dumps(e.details, default=str) if e.details else ""
+            print(f"{e.at:%Y-%m-%d %H:%M:%S}  {e.actor:<20} {e.action:<18} {e.target}  {details}")
+        if not entries:
+            print(f"nothing recorded for team {args.team!r}")
+        return 0
+
+    return _with_store(work)
 
 
 def _rebuild(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from figsync_clients.budget import Budget, SharedBudgets
 from figsync_clients.figma import PACE, team_per_minute, tier2_per_minute
-from figsync_projector import admin, story
+from figsync_projector import admin, audit, story
 from figsync_projector import auth as tokens
 from figsync_projector.admin import SettingsInvalid
 from figsync_projector.auth import SESSION_COOKIE, AuthError
@@ -466,6 +466,15 @@ async def team_page(request: Request, scope: Scope, ctx: Context, status: int = 
 
 def _days(ttl: timedelta | None) -> str:
     return "never" if ttl is None else f"{ttl.total_seconds() / 86400:g}"
+
+
+@router.get("/t/{team}/audit")
+async def audit_view(
+    request: Request, scope: PageScope, ctx: PageContext, before: int | None = None
+) -> HTMLResponse:
+    scope.require_admin()
+    entries = await audit.trail(ctx.auth.pool, scope.team, limit=100, before=before)
+    return render(request, "audit.html", page=scope, nav="audit", entries=entries)
 
 
 @router.get("/t/{team}/team")
