@@ -90,6 +90,14 @@ class SettingsPatch(BaseModel):
         description="an explicit Figma budget per minute for the team's token; null: the "
         f"plan and seat's (Tier 2), at most {MAX_FIGMA_PER_MINUTE}",
     )
+    # The thread's life after its task exists (docs/architecture.md §10).
+    reactions_enabled: bool | None = None
+    thread_updates_enabled: bool | None = None
+    done_replies_enabled: bool | None = None
+    done_template: Annotated[str, Field(max_length=MAX_TEMPLATE_CHARS)] | None = None
+    reopened_template: Annotated[str, Field(max_length=MAX_TEMPLATE_CHARS)] | None = None
+    figma_resolve_completes_task: bool | None = None
+    notion_done_status: Annotated[str, Field(max_length=100)] | None = None
     allowed_networks: Annotated[list[Text], Field(max_length=100)] | None = Field(
         default=None,
         description="CIDR networks the team's ingest endpoints, API and dashboard answer; "

@@ -572,6 +572,12 @@ async def member_set(request: Request, scope: PageScope, ctx: PageContext) -> HT
 # --- the settings form -------------------------------------------------------------------------
 
 
+CHECKBOXES = (
+    "ai_enabled", "confirmations_enabled", "reactions_enabled", "thread_updates_enabled",
+    "done_replies_enabled", "figma_resolve_completes_task",
+)  # fmt: skip
+
+
 def _lines(fields: dict[str, list[str]], name: str) -> list[str]:
     text = (fields.get(name) or [""])[0]
     return [line.strip() for line in text.replace(",", "\n").splitlines() if line.strip()]
@@ -636,7 +642,10 @@ def settings_from_form(fields: dict[str, list[str]]) -> dict[str, Any]:
             ) from error
     if "allowed_networks" in fields:
         out["allowed_networks"] = _lines(fields, "allowed_networks")
+    for text in ("done_template", "reopened_template", "notion_done_status"):
+        if text in fields:
+            out[text] = one(text).strip() or None
     if "form" in fields:  # checkboxes send nothing when unchecked
-        out["ai_enabled"] = "ai_enabled" in fields
-        out["confirmations_enabled"] = "confirmations_enabled" in fields
+        for box in CHECKBOXES:
+            out[box] = box in fields
     return out
