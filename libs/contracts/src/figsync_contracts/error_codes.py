@@ -316,6 +316,14 @@ NOTION = Section(
             "permanent",
         ),
         ErrorCode(
+            "notion.task_page_gone",
+            "A thread update or a resolution in Figma could not reach the task page: it was "
+            "deleted in Notion or is no longer shared with the integration.",
+            "Restore the page (Notion's trash) or share its database again, then retry the job; "
+            "if it was deleted on purpose, nothing to do.",
+            "permanent",
+        ),
+        ErrorCode(
             "notion.task_pending",
             "A thread update came before the job's task page existed; it waits for the page.",
             "Nothing to do: the update goes to the page once it is created (if the job failed "

@@ -156,6 +156,9 @@ class TaskCreated(Event):
     url: str
     data_source_id: str | None = None
     reused: bool = False
+    comment_ids: list[str] = Field(
+        default_factory=list, description="The thread's comments the page was created with."
+    )
 
 
 @_register

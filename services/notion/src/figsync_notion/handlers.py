@@ -9,7 +9,8 @@ from typing import Any, Protocol
 
 import structlog
 
-from figsync_contracts import SummaryGenerated, TaskCreated, ThreadResolved
+from figsync_contracts import SummaryGenerated, TaskCreated, ThreadResolved, ThreadUpdated
+from figsync_eventstore import RecordedEvent
 from figsync_notion import mapping
 from figsync_notion.mapping import Schema, Task
 from figsync_notion.ports import NotionPages, NotionRefused
@@ -68,15 +69,29 @@ async def target_of(teams: Teams, team: str) -> Target:
     return Target(team, token, settings.notion_database_id, dict(settings.notion_field_mapping))
 
 
+def current_thread(history: list[RecordedEvent]) -> ThreadResolved | None:
+    """The thread as the job knows it now: its first rebuild, with the comments of its latest
+    update (replies that came before the task existed are on the page it creates)."""
+    resolved = next((e for e in reversed(history) if e.type == ThreadResolved.type), None)
+    if resolved is None:
+        return None
+    thread = ThreadResolved.model_validate(resolved.data)
+    update = next((e for e in reversed(history) if e.type == ThreadUpdated.type), None)
+    if update is not None:
+        comments = ThreadUpdated.model_validate(update.data).thread
+        thread = thread.model_copy(update={"thread": comments})
+    return thread
+
+
 def task_of(ctx: StepContext) -> Task:
     summary = ctx.event()
     assert isinstance(summary, SummaryGenerated)
     resolved = [e for e in ctx.history if e.type == ThreadResolved.type]
-    if not resolved:
+    thread = current_thread(ctx.history)
+    if not resolved or thread is None:
         raise PermanentError(
             "notion.thread_missing", "the job has a summary but no resolved Figma thread"
         )
-    thread = ThreadResolved.model_validate(resolved[-1].data)
     created = next(
         (c.created_at for c in thread.thread if c.comment_id == thread.comment_id and c.created_at),
         resolved[-1].recorded_at,
@@ -123,6 +138,7 @@ async def create_task(ctx: StepContext, deps: NotionTasks) -> None:
             url=page.get("url") or "",
             data_source_id=schema.data_source_id,
             reused=reused,
+            comment_ids=[c.comment_id for c in task.thread.thread],
         )
     )
     log.info("task page ready", page_id=page["id"], reused=reused)

@@ -35,11 +35,11 @@ from figsync_contracts import (
 )
 from figsync_eventstore import EventStore, RecordedEvent
 from figsync_notion import mapping
-from figsync_notion.handlers import NotionTasks, Target, _schema, target_of
+from figsync_notion.handlers import NotionTasks, Target, _schema, current_thread, target_of
 from figsync_notion.mapping import Schema, Task
 from figsync_notion.ports import NotionRefused
-from figsync_notion.schema import plain_text
-from figsync_runtime import StepContext, StepError, WaitError
+from figsync_notion.schema import plain_text, refused, unauthorized
+from figsync_runtime import PermanentError, StepContext, StepError, WaitError
 from figsync_runtime.steps import append_after, every
 from figsync_runtime.teams import TeamRepository, TeamSettings
 from figsync_runtime.threads import ThreadRegistry
@@ -64,26 +64,18 @@ def _latest(history: list[RecordedEvent], *types: str) -> RecordedEvent | None:
     return next((e for e in reversed(history) if e.type in types), None)
 
 
-def current_thread(history: list[RecordedEvent]) -> ThreadResolved | None:
-    """The thread as the job knows it now: the first rebuild with the latest update's comments."""
-    resolved = _latest(history, ThreadResolved.type)
-    if resolved is None:
-        return None
-    thread = ThreadResolved.model_validate(resolved.data)
-    update = _latest(history, ThreadUpdated.type)
-    if update is not None:
-        thread = thread.model_copy(
-            update={"thread": ThreadUpdated.model_validate(update.data).thread}
-        )
-    return thread
-
-
 def on_page(history: list[RecordedEvent]) -> set[str]:
-    """Comments the page already shows: the first thread, then every update's additions."""
+    """Comments the page already shows: the thread as it stood when the page was created, then
+    every update's additions."""
     shown: set[str] = set()
+    current: set[str] = set()
     for recorded in history:
-        if recorded.type == ThreadResolved.type:
-            shown.update(c["comment_id"] for c in recorded.data.get("thread", []))
+        if recorded.type in (ThreadResolved.type, ThreadUpdated.type):
+            current = {c["comment_id"] for c in recorded.data.get("thread", [])}
+            if recorded.type == ThreadResolved.type:
+                shown |= current
+        elif recorded.type == TaskCreated.type:
+            shown |= set(recorded.data.get("comment_ids") or current)
         elif recorded.type == TaskUpdated.type:
             shown.update(recorded.data.get("comments_added", []))
     return shown
@@ -115,14 +107,17 @@ async def update_task(ctx: StepContext, deps: Lifecycle) -> None:
             new = [c for c in new if mapping.comment_link(task, c.comment_id) not in blocks]
         else:
             await ctx.record_intent(UPDATE_EFFECT, key=ctx.trigger.id)
-    if new:
-        blocks = mapping.update_blocks(task, new, ctx.clock.now())
-        for batch in mapping.batches(blocks, first_budget=mapping.MAX_REQUEST_BYTES):
-            if batch:
-                await deps.tasks.api.append_children(target.token, page_id, batch)
     properties = await _refreshed_properties(deps.tasks, target, schema, task)
-    if properties:
-        await deps.tasks.api.update_page(target.token, page_id, properties)
+    try:
+        if new:
+            blocks = mapping.update_blocks(task, new, ctx.clock.now())
+            for batch in mapping.batches(blocks, first_budget=mapping.MAX_REQUEST_BYTES):
+                if batch:
+                    await deps.tasks.api.append_children(target.token, page_id, batch)
+        if properties:
+            await deps.tasks.api.update_page(target.token, page_id, properties)
+    except NotionRefused as error:
+        raise page_refused(error, ctx.team, page_id, "updating the task page") from error
     await ctx.emit(
         TaskUpdated(
             page_id=page_id,
@@ -143,6 +138,20 @@ async def _refreshed_properties(
     properties = mapping.build_properties(bindings, task, deps.sync_property)
     properties.pop(deps.sync_property, None)
     return properties
+
+
+def page_refused(error: NotionRefused, team: str, page_id: str, doing: str) -> PermanentError:
+    """Notion's refusal to change a task page: gone (deleted, or no longer shared) or other."""
+    if error.status == 404:
+        return PermanentError(
+            "notion.task_page_gone",
+            f"the task page {page_id} is gone from Notion (deleted, or no longer shared with the "
+            "integration); the thread's updates have nowhere to go",
+            context={"page_id": page_id},
+        )
+    if error.status == 401:
+        return unauthorized(team, error.message)
+    return refused(error, doing)
 
 
 def status_binding(schema: Schema, team_mapping: dict[str, str]) -> mapping.Binding | None:
@@ -196,9 +205,12 @@ async def close_task(ctx: StepContext, deps: Lifecycle) -> None:
     page_id = created.data["page_id"]
     if not any(i.key == values[0] for i in ctx.intents(STATUS_EFFECT)):
         await ctx.record_intent(STATUS_EFFECT, key=values[0])
-    await deps.tasks.api.update_page(
-        target.token, page_id, {binding.prop: {binding.kind: {"name": values[0]}}}
-    )
+    try:
+        await deps.tasks.api.update_page(
+            target.token, page_id, {binding.prop: {binding.kind: {"name": values[0]}}}
+        )
+    except NotionRefused as error:
+        raise page_refused(error, ctx.team, page_id, "setting the task done") from error
     await ctx.emit(
         TaskStatusChanged(
             page_id=page_id,
