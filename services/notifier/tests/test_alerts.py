@@ -48,7 +48,7 @@ async def test_a_failed_job_is_posted_to_slack_with_job_step_code_and_dashboard_
         ":x: figsync job failed on “Onboarding Flow” at step *notion* "
         "(`notion.unauthorized`, 5 attempts) in team default\n"
         "> Notion refused the token &lt;b&gt;&amp;&lt;/b&gt;\n"
-        f"<{DASHBOARD}/teams/default/jobs/{job}|Open job {job}>"
+        f"<{DASHBOARD}/t/default/jobs/{job}|Open job {job}>"
     )
     history = await event_store.read_stream(job)
     assert [e.data for e in history if e.type == AlertSent.type] == [
@@ -74,7 +74,7 @@ async def test_a_spent_budget_is_posted_with_amounts_and_a_link(wire, event_stor
     assert await runner.process(envelope, attempt=2) == Ack("already done")
     [text] = slack.texts
     assert "AI budget spent in team default for 2026-01: $20.40 of $20.00" in text
-    assert text.endswith(f"<{DASHBOARD}/teams/default/jobs/{task.subject}|Open job {task.subject}>")
+    assert text.endswith(f"<{DASHBOARD}/t/default/jobs/{task.subject}|Open job {task.subject}>")
 
 
 async def test_without_a_webhook_nothing_is_posted_or_recorded(wire, event_store, slack):

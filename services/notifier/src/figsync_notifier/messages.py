@@ -13,7 +13,7 @@ def slack_escape(text: str) -> str:
 
 
 def job_url(dashboard_url: str, team: str, job_id: str) -> str:
-    return f"{dashboard_url.rstrip('/')}/teams/{team}/jobs/{job_id}"
+    return f"{dashboard_url.rstrip('/')}/t/{team}/jobs/{job_id}"
 
 
 def failure_message(
@@ -41,7 +41,7 @@ def budget_message(exceeded: BudgetExceeded, *, team: str, job_id: str, dashboar
     link = (
         f"<{job_url(dashboard_url, team, job_id)}|Open job {job_id}>"
         if job_id and ":" not in job_id  # job ids are UUIDs; other streams are prefixed
-        else f"<{base}/teams/{team}|Open team {slack_escape(team)}>"
+        else f"<{base}/t/{team}/|Open team {slack_escape(team)}>"
     )
     return (
         f":money_with_wings: figsync AI budget spent in team {slack_escape(team)} for "
