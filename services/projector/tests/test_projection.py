@@ -1,4 +1,5 @@
 import asyncio
+import json
 import random
 import time
 from decimal import Decimal
@@ -178,3 +179,47 @@ async def test_the_live_projector_wakes_on_notify(event_store, pg_pool, spawn):
         assert time.monotonic() - started < 10
         await asyncio.sleep(0.05)
     assert time.monotonic() - started < 5  # far sooner than the 30 s poll
+
+
+async def test_the_thread_lifecycle_keeps_a_completed_job_completed(event_store, pg_pool):
+    from figsync_contracts import (
+        CommentReacted,
+        SummaryRefreshed,
+        TaskStatusChanged,
+        TaskUpdated,
+        ThreadUpdated,
+    )
+
+    job = "0b4f9e65-1111-4a0c-9d3e-000000000002"
+    await append(event_store, job, comment(), resolved(), summary(cost="0.0100"), task(job))
+    await append(event_store, job, ConfirmationPosted(comment_id="r1"))
+    # After completion: reactions, a reply's update (an intent first), the status in Notion.
+    await append(event_store, job, EffectIntended(step="thread-sync", effect="figma.reaction",
+                                                  key="c1::white_check_mark:"))  # fmt: skip
+    await append(event_store, job, CommentReacted(comment_id="c1", added=[":white_check_mark:"],
+                                                  stands_for="task_ready"))  # fmt: skip
+    await append(event_store, job, ThreadUpdated(file_key="FILEKEY1", root_comment_id="c1",
+                                                 new_comment_ids=["c2"], thread=[],
+                                                 origin="webhook"))  # fmt: skip
+    refreshed = SummaryRefreshed(**{**summary(cost="0.0050").model_dump()})
+    await append(event_store, job, refreshed)
+    await append(event_store, job, EffectIntended(step="notion-update", effect="notion.update",
+                                                  key="x"))  # fmt: skip
+    await append(event_store, job, failed("notion-update", "notion.unavailable", 5))
+    await append(event_store, job, JobRetryRequested(step="notion-update"))
+    await append(event_store, job, TaskUpdated(page_id="p", comments_added=["c2"]))
+    await append(event_store, job, TaskStatusChanged(page_id="p", status="Done", done=True,
+                                                     origin="notion_poll"))  # fmt: skip
+    await drain(Projection(event_store))
+
+    row = await pg_pool.fetchrow("SELECT * FROM projections.jobs WHERE job_id = $1", job)
+    assert row["status"] == "completed" and row["finished_at"] is not None
+    assert row["cost_usd"] == Decimal("0.0150")  # the refresh costs too
+    details = {
+        r["type"]: json.loads(r["detail"])
+        for r in await pg_pool.fetch(
+            "SELECT type, detail FROM projections.job_events WHERE job_id = $1", job
+        )
+    }
+    assert details["TaskStatusChanged"]["status"] == "Done"
+    assert details["TaskUpdated"]["comments_added"] == ["c2"]

@@ -423,6 +423,9 @@ def apply(job: JobRow, event: RecordedEvent, delta: Delta, team: str) -> dict[st
     if kind == THREAD_UPDATED:  # the page shows the thread as it now stands
         delta.story(job.job_id, team)["thread"] = data.get("thread") or []
     if kind in LIFECYCLE_DETAILS:
+        if job.step in LIFECYCLE_STEPS and job.status not in TERMINAL and kind in LIFECYCLE_DONE:
+            # A retried lifecycle step (after a JobFailed) got through: the job is whole again.
+            job.status, job.step, job.finished_at = "completed", None, at
         return {k: data.get(k) for k in LIFECYCLE_DETAILS[kind]}
     return {}
 
@@ -437,5 +440,10 @@ LIFECYCLE_DETAILS = {
     ThreadNotified.type: ("comment_id", "about", "reused"),
     LifecycleFailed.type: ("action", "code", "message"),
 }
+# The steps that keep a finished job's task and thread in step, and what each produces.
+LIFECYCLE_STEPS = frozenset({"notion-update", "notion-close", "notion-watch", "thread-sync"})
+LIFECYCLE_DONE = frozenset(
+    {TaskUpdated.type, TaskStatusChanged.type, CommentReacted.type, ThreadNotified.type}
+)
 SUMMARY_REFRESHED = SummaryRefreshed.type
 THREAD_UPDATED = ThreadUpdated.type
