@@ -270,7 +270,7 @@ async def test_resolving_the_root_in_figma_sets_the_task_done_without_an_echo(st
 
 
 async def test_a_mention_whose_email_was_lost_is_found_by_reconcile(start, event_store):
-    system = start(FIGSYNC_RECONCILE_INTERVAL_SECONDS="2")
+    system = start(FIGSYNC_RECONCILE_INTERVAL_SECONDS="2", FIGSYNC_RECONCILE_GRACE_SECONDS="1")
     figma = system.sandbox.figma
     # The file is tracked because one of its threads has a task.
     await first_task(system, "@Anna Smith first thread of the file")

@@ -87,8 +87,9 @@ async def build(resources: Resources) -> Wiring:
 
     async def reconcile_files(stop: asyncio.Event) -> None:
         await reconcile.reconcile_loop(
-            deps, resources.store, resources.teams, settings.reconcile_interval_seconds, stop
-        )
+            deps, resources.store, resources.teams, settings.reconcile_interval_seconds, stop,
+            settings.reconcile_grace_seconds,
+        )  # fmt: skip
 
     tasks = [forget_old_reads]
     if settings.reconcile_interval_seconds > 0:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
@@ -44,7 +45,7 @@ class Reconciled:
 
 
 async def reconcile_team(
-    deps: Deps, store: EventStore, team_id: str, interval_seconds: float
+    deps: Deps, store: EventStore, team_id: str, interval_seconds: float, grace_seconds: float
 ) -> list[Reconciled]:
     """Reconcile the team's files that are due (and that no other replica took)."""
     assert deps.threads is not None
@@ -58,7 +59,9 @@ async def reconcile_team(
         if not await deps.threads.take_file(team_id, file_key, interval_seconds):
             continue
         try:
-            done.append(await reconcile_file(deps, store, team_id, team, token, file_key))
+            done.append(
+                await reconcile_file(deps, store, team_id, team, token, file_key, grace_seconds)
+            )
         except StepError as error:  # a wait, an outage: the next interval tries again
             log.warning("file not reconciled", file_key=file_key, code=error.code,
                         error_message=error.message)  # fmt: skip
@@ -66,7 +69,13 @@ async def reconcile_team(
 
 
 async def reconcile_file(
-    deps: Deps, store: EventStore, team_id: str, team: TeamSettings, token: str, file_key: str
+    deps: Deps,
+    store: EventStore,
+    team_id: str,
+    team: TeamSettings,
+    token: str,
+    file_key: str,
+    grace_seconds: float,
 ) -> Reconciled:
     assert deps.threads is not None
     # A fresh read: a shared one may predate the resolution or reply this is looking for.
@@ -93,9 +102,10 @@ async def reconcile_file(
         if root.resolved_at and team.figma_resolve_completes_task:
             if await _close(store, team_id, thread, root):
                 done.closed.append(thread.job_id)
+    settled = datetime.now(UTC) - timedelta(seconds=grace_seconds)
     for comment in comments:
         root_id = comment.parent_id or comment.id
-        if comment.id in mine or root_id in tracked:
+        if comment.id in mine or root_id in tracked or comment.created_at > settled:
             continue
         mentions = mentions_in_text(comment.message, team.tracked_mentions)
         if not mentions:
@@ -137,8 +147,9 @@ async def reconcile_loop(
     teams: TeamRepository,
     interval_seconds: float,
     stop: asyncio.Event,
+    grace_seconds: float = 600.0,
 ) -> None:
     """Look for due files a few times per interval (a file is taken once per interval)."""
     async for _ in every(max(1.0, interval_seconds / 5), stop):
         for team_id in await teams.teams():
-            await reconcile_team(deps, store, team_id, interval_seconds)
+            await reconcile_team(deps, store, team_id, interval_seconds, grace_seconds)

@@ -18,6 +18,9 @@ class FigmaSettings(RuntimeSettings):
     # Every tracked file is read this often for what Figma never sends (resolved threads,
     # lost emails); 0 turns reconcile off.
     reconcile_interval_seconds: float = Field(default=300.0, ge=0)
+    # A tracked mention becomes a job by reconcile only once it is this old: its email or
+    # webhook may still be on the way (then that job takes it).
+    reconcile_grace_seconds: float = Field(default=600.0, ge=0)
     match_threshold: float = 0.6
     link_max_hops: int = 5
     link_timeout_seconds: float = 3
