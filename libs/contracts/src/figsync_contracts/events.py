@@ -19,6 +19,13 @@ class Event(BaseModel):
     name: ClassVar[str]
     version: ClassVar[int] = 1
     type: ClassVar[str]
+    # Fields holding personal data (comment text, names, handles, e-mail addresses, what was
+    # written about them): in a job's stream the store keeps them encrypted with the job's key,
+    # and erasing the job shreds that key (figsync_eventstore.personal).
+    personal: ClassVar[frozenset[str]] = frozenset()
+    # Of those, the fields naming people (a handle, an id, an address, a list of them, or a
+    # thread whose comments have an `author`), indexed so `figsync erase --person` finds jobs.
+    people: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -42,6 +49,9 @@ Category = Literal["design", "development", "review", "other"]
 class EmailReceived(Event):
     """An inbound notification email was accepted at the edge."""
 
+    personal = frozenset({"sender", "recipients", "subject", "html", "text"})
+    people = frozenset({"sender", "recipients"})
+
     transport: Literal["json", "mime", "mailgun", "sendgrid", "postmark"]
     message_id: str
     sender: str
@@ -56,6 +66,9 @@ class EmailReceived(Event):
 @_register
 class CommentReceived(Event):
     """A Figma FILE_COMMENT webhook (or a manual sync) reported a comment."""
+
+    personal = frozenset({"author_handle", "author_id", "text", "mentions"})
+    people = frozenset({"author_handle", "author_id", "mentions"})
 
     origin: Literal["webhook", "manual_sync", "reconcile"]
     file_key: str
@@ -86,6 +99,9 @@ class ThreadComment(BaseModel):
 @_register
 class ThreadResolved(Event):
     """The comment was found in Figma and its whole thread rebuilt."""
+
+    personal = frozenset({"author", "text", "mentions", "thread"})
+    people = frozenset({"author", "mentions", "thread"})
 
     file_key: str
     file_name: str
@@ -121,6 +137,8 @@ class ManualSyncCompleted(Event):
 class SummaryGenerated(Event):
     """The thread was summarised (by the model, from cache, or by the fallback)."""
 
+    personal = frozenset({"title", "summary", "action_items"})
+
     title: str = Field(max_length=60)
     summary: str
     action_items: list[str]
@@ -151,6 +169,8 @@ class EffectIntended(Event):
 @_register
 class TaskCreated(Event):
     """The Notion task page exists for this job."""
+
+    personal = frozenset({"url"})
 
     page_id: str
     url: str
@@ -190,6 +210,8 @@ IgnoreReason = Literal[
 class JobIgnored(Event):
     """The job ended without a task, on purpose."""
 
+    personal = frozenset({"detail"})
+
     reason: IgnoreReason
     detail: str = ""
     duplicate_of: str | None = None
@@ -198,6 +220,8 @@ class JobIgnored(Event):
 @_register
 class JobFailed(Event):
     """A step gave up: which step, a stable error code, what happened, after how many tries."""
+
+    personal = frozenset({"message", "context"})
 
     step: str
     code: str
@@ -256,6 +280,9 @@ class BudgetExceeded(Event):
 class ThreadUpdated(Event):
     """A later comment in a thread that already has a task: the thread as it now stands.
     Appended to the job that owns the thread; it updates that task, it never makes another."""
+
+    personal = frozenset({"thread"})
+    people = frozenset({"thread"})
 
     file_key: str
     root_comment_id: str
@@ -339,6 +366,8 @@ class LifecycleFailed(Event):
     """Keeping the Figma thread in step (a reaction, a done reply) did not work; the task itself
     is unaffected and the next change tries again."""
 
+    personal = frozenset({"message"})
+
     action: str
     code: str
     message: str
@@ -376,6 +405,16 @@ class TeamSettingsChanged(Event):
     secrets_changed: list[str] = Field(default_factory=list)
     secrets_cleared: list[str] = Field(default_factory=list)
     changed_by: str = ""
+
+
+@_register
+class JobErased(Event):
+    """The job's personal data is gone: its key was shredded, so every personal field of its
+    events reads as erased from now on (the events, their types and counts stay)."""
+
+    reason: Literal["request", "retention"]
+    requested_by: str = Field(default="", description="cli, token:<id>, or retention")
+    erased_at: datetime
 
 
 @_register

@@ -57,5 +57,7 @@ class InMemoryEventStore:
     async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
         return [e for e in self.events if e.stream_id == stream_id]
 
-    async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+    async def read_all(
+        self, after: int = 0, limit: int = 1000, *, sealed: bool = False
+    ) -> list[RecordedEvent]:
         return [e for e in self.events if e.position > after][:limit]

@@ -205,7 +205,9 @@ class Relay:
                 if not stream_ready:
                     await ensure_stream(js, self.stream)
                     stream_ready = True
-                batch = await store.read_all(after=cursor, limit=self.settings.batch_size)
+                batch = await store.read_all(
+                    after=cursor, limit=self.settings.batch_size, sealed=True
+                )
                 if not batch:
                     await self._measure_lag(store)
                     self._fine()
@@ -390,7 +392,7 @@ async def redrive_parked(
     for parked in await parked_events(pool):
         if positions is not None and parked.position not in positions:
             continue
-        [event] = await store.read_all(after=parked.position - 1, limit=1)
+        [event] = await store.read_all(after=parked.position - 1, limit=1, sealed=True)
         try:
             await publish_event(js, stream.name, event)
         except Exception as error:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
 
 from figsync_contracts import Envelope
+from figsync_eventstore import personal
 
 NOTIFY_CHANNEL = "figsync_events"
 
@@ -92,7 +94,9 @@ class EventStore(Protocol):
 
     async def read_stream(self, stream_id: str) -> list[RecordedEvent]: ...
 
-    async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]: ...
+    async def read_all(
+        self, after: int = 0, limit: int = 1000, *, sealed: bool = False
+    ) -> list[RecordedEvent]: ...
 
 
 def _metadata(envelope: Envelope) -> dict[str, Any]:
@@ -128,7 +132,16 @@ class PostgresEventStore:
     """The event store on Postgres."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
+        self.pool = pool  # or one connection, to append inside its transaction
+        self.keys = personal.JobKeys()
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        if not hasattr(self.pool, "acquire"):
+            yield self.pool  # type: ignore[misc]
+            return
+        async with self.pool.acquire() as conn:
+            yield conn
 
     async def append(
         self, stream_id: str, events: Sequence[Envelope], expected_version: int | None
@@ -136,6 +149,11 @@ class PostgresEventStore:
         """Append events to a stream at `expected_version` (None: wherever it is now)."""
         if not events:
             raise ValueError("append needs at least one event")
+        data = [e.data for e in events]
+        if personal.is_job_stream(stream_id) and any(
+            personal.has_personal(e.type, e.data) for e in events
+        ):
+            data = await self._seal(stream_id, events)
         # One round trip: the lock, version check, insert and notify run in figsync_append
         # (migration 0006), inside the implicit transaction of this single statement.
         row = await self.pool.fetchrow(
@@ -145,7 +163,7 @@ class PostgresEventStore:
             [e.id for e in events],
             [e.type for e in events],
             [e.dataschemaversion for e in events],
-            [e.data for e in events],
+            data,
             [_metadata(e) for e in events],
             _APPEND_LOCK,
         )
@@ -155,23 +173,57 @@ class PostgresEventStore:
             return DuplicateEvent(str(row["duplicate_id"]))
         return Appended(stream_id, row["stream_version"], tuple(row["positions"]))
 
+    async def _seal(self, stream_id: str, events: Sequence[Envelope]) -> list[dict[str, Any]]:
+        """The events' data with personal fields sealed under the job's key, after recording
+        who they name (first: a person must be findable before their data is stored)."""
+        team = events[0].team
+        async with self._connection() as conn:
+            key = await self.keys.key_for(conn, stream_id, team)
+            people = set().union(*(personal.people_in(e.type, e.data) for e in events))
+            if key is not None:
+                await self.keys.remember_people(conn, stream_id, team, people)
+        return [personal.seal(stream_id, e.type, e.data, key) for e in events]
+
+    async def _open(
+        self, conn: asyncpg.Connection, rows: list[asyncpg.Record]
+    ) -> list[RecordedEvent]:
+        """Recorded events with their personal fields opened (erased where the key is gone)."""
+        events = [_row(r) for r in rows]
+        sealed = [
+            e for e in events
+            if personal.is_job_stream(e.stream_id) and personal.sealed_in(e.type, e.data)
+        ]  # fmt: skip
+        if not sealed:
+            return events
+        keys = await self.keys.keys(conn, (e.stream_id for e in sealed))
+        opened = {
+            e.position: replace(
+                e, data=personal.unseal(e.stream_id, e.type, e.data, keys.get(e.stream_id))
+            )
+            for e in sealed
+        }
+        return [opened.get(e.position, e) for e in events]
+
     async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
-        """Every event of one stream, in version order."""
-        async with self.pool.acquire() as conn:
+        """Every event of one stream, in version order, personal fields opened."""
+        async with self._connection() as conn:
             rows = await conn.fetch(
                 f"SELECT {_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY version", stream_id
             )
-        return [_row(r) for r in rows]
+            return await self._open(conn, rows)
 
-    async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
-        """Events after a global position, in commit order, never skipping a late commit."""
-        async with self.pool.acquire() as conn:
+    async def read_all(
+        self, after: int = 0, limit: int = 1000, *, sealed: bool = False
+    ) -> list[RecordedEvent]:
+        """Events after a global position, in commit order, never skipping a late commit;
+        personal fields opened, or left sealed (`sealed`: what the relay publishes)."""
+        async with self._connection() as conn:
             rows = await conn.fetch(
                 f"SELECT {_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
                 after,
                 limit,
             )
-        return [_row(r) for r in rows]
+            return [_row(r) for r in rows] if sealed else await self._open(conn, rows)
 
     async def last_position(self) -> int:
         async with self.pool.acquire() as conn:

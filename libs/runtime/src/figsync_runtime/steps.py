@@ -304,6 +304,8 @@ class StepRunner:
 
     async def _process_held(self, delivered: Envelope, delivery: int) -> Decision:
         history = await self.store.read_stream(delivered.subject)
+        # The stored copy: the transport carries personal fields sealed, the store opens them.
+        delivered = next((e.envelope() for e in history if e.event_id == delivered.id), delivered)
         found = self._input_for(delivered, history)
         if found is None:
             return Ack("not for this step")

@@ -73,6 +73,9 @@ class TeamSettings(BaseModel):
     # CIDR networks the team's ingest endpoints, API and dashboard answer (empty: any that
     # FIGSYNC_ALLOWED_NETWORKS allows).
     allowed_networks: list[str] = Field(default_factory=list, max_length=100)
+    # Days a job's personal data is kept after the job ends, then erased (its key shredded;
+    # counts and costs stay). None: kept until erased by request; 0: erased as the job ends.
+    retention_days: int | None = Field(default=30, ge=0, le=3650)
     secrets_set: list[str] = Field(default_factory=list)
     version: int = 0
 

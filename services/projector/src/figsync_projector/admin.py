@@ -98,6 +98,11 @@ class SettingsPatch(BaseModel):
     reopened_template: Annotated[str, Field(max_length=MAX_TEMPLATE_CHARS)] | None = None
     figma_resolve_completes_task: bool | None = None
     notion_done_status: Annotated[str, Field(max_length=100)] | None = None
+    retention_days: Annotated[int, Field(ge=0, le=3650)] | None = Field(
+        default=None,
+        description="days a job's personal data is kept after it ends, then erased; null: "
+        "until erased on request; 0: erased as the job ends",
+    )
     allowed_networks: Annotated[list[Text], Field(max_length=100)] | None = Field(
         default=None,
         description="CIDR networks the team's ingest endpoints, API and dashboard answer; "

@@ -9,6 +9,7 @@ from figsync_projector.access import Access
 from figsync_projector.admin import NotionCheck
 from figsync_projector.api import create_app
 from figsync_projector.auth import Authenticator, TokenPolicy
+from figsync_projector.erasure import Retention
 from figsync_projector.feed import ChangeFeed
 from figsync_projector.gauges import ViewGauges
 from figsync_projector.projection import Projection, Projector
@@ -92,4 +93,5 @@ async def build(resources: Resources) -> Wiring:
         ),
     )
     gauges = ViewGauges(resources.pool, resources.teams)
-    return Wiring(app=app, tasks=[projector.run, feed.run, gauges.run])
+    retention = Retention(resources.store, resources.teams, settings.retention_interval_seconds)
+    return Wiring(app=app, tasks=[projector.run, feed.run, gauges.run, retention.run])

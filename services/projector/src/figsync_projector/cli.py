@@ -27,7 +27,7 @@ def duration(value: str) -> timedelta | None:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    """Add `projections`, `replay`, `jobs` and `teams` to the figsync CLI."""
+    """Add `projections`, `replay`, `erase`, `jobs` and `teams` to the figsync CLI."""
     projections = commands.add_parser("projections", help="the projector's views")
     actions = projections.add_subparsers(dest="action", required=True)
     rebuild = actions.add_parser(
@@ -49,6 +49,20 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--replay-id", help="reuse to make a re-run within the duplicate window a no-op"
     )
     replay.set_defaults(func=_replay)
+
+    erase = commands.add_parser(
+        "erase",
+        help="erase personal data: a job's, or every job naming a person (keys shredded; "
+        "events, counts and costs stay)",
+    )
+    target = erase.add_mutually_exclusive_group(required=True)
+    target.add_argument("--job", help="the job id")
+    target.add_argument(
+        "--person", help="a Figma handle (@ana), Figma user id or e-mail address, as it appeared"
+    )
+    erase.add_argument("--team", help="only this team's jobs (default: any team)")
+    erase.add_argument("--by", default="cli", help="who asks (recorded in the audit trail)")
+    erase.set_defaults(func=_erase)
 
     jobs = commands.add_parser("jobs", help="act on jobs")
     job_actions = jobs.add_subparsers(dest="action", required=True)
@@ -252,6 +266,30 @@ def _retry(args: argparse.Namespace) -> int:
             return 1
         print(f"retry requested: job {done.job_id} (team {done.team}) from step {done.step} "
               f"(event {done.event_id})")  # fmt: skip
+        return 0
+
+    return _with_store(work)
+
+
+def _erase(args: argparse.Namespace) -> int:
+    from figsync_projector.commands import CommandError
+    from figsync_projector.erasure import erase_job, erase_person
+
+    async def work(store, _settings) -> int:
+        try:
+            if args.job:
+                done = [await erase_job(store, args.job, reason="request", requested_by=args.by,
+                                        team=args.team)]  # fmt: skip
+            else:
+                done = await erase_person(store, args.person, requested_by=args.by, team=args.team)
+        except CommandError as error:
+            print(f"{error.code}: {error.message}", file=sys.stderr)
+            return 1
+        for erased in done:
+            state = "already erased" if erased.already else "erased"
+            print(f"{state}: job {erased.job_id} (team {erased.team})")
+        if not done:
+            print("no job names that person (nothing to erase)")
         return 0
 
     return _with_store(work)

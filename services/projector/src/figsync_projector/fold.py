@@ -26,6 +26,7 @@ from figsync_contracts import (
     EmailReceived,
     FigmaThreadClosed,
     JobDeferred,
+    JobErased,
     JobFailed,
     JobIgnored,
     JobResumed,
@@ -41,6 +42,7 @@ from figsync_contracts import (
     ThreadUpdated,
 )
 from figsync_eventstore import RecordedEvent
+from figsync_eventstore.personal import ERASED, is_job_stream
 
 STATUSES = (
     "received",
@@ -81,11 +83,11 @@ JOB_DEFERRED = JobDeferred.type
 JOB_RESUMED = JobResumed.type
 JOB_RETRY_REQUESTED = JobRetryRequested.type
 BUDGET_EXCEEDED = BudgetExceeded.type
-
-
-def is_job_stream(stream_id: str) -> bool:
-    """Job streams are ids derived from the source; others are named `kind:...`."""
-    return ":" not in stream_id
+JOB_ERASED = JobErased.type
+# What a job row holds of people and what they wrote: scrubbed when the job is erased.
+_PERSONAL_COLUMNS = ("author", "mention", "title", "comment_text", "error_message")
+# What the timeline's details hold of them (subject, title, ignore detail, error, task link).
+PERSONAL_DETAILS = ("subject", "title", "detail", "message", "url")
 
 
 @lru_cache(maxsize=256)
@@ -187,6 +189,8 @@ class Delta:
     teams: dict[str, tuple[datetime, int]] = field(default_factory=dict)
     # The job page's story (thread, summary, trace): per job, the parts this batch set.
     stories: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Jobs erased in this batch: their rows already written are scrubbed after the batch's.
+    erased: set[str] = field(default_factory=set)
     last_position: int = 0
 
     def story(self, job_id: str, team: str) -> dict[str, Any]:
@@ -420,6 +424,13 @@ def apply(job: JobRow, event: RecordedEvent, delta: Delta, team: str) -> dict[st
     if kind == JOB_RETRY_REQUESTED:
         _redrive(job, data.get("step"))
         return {"step": job.step, "requested_by": data.get("requested_by", "")}
+    if kind == JOB_ERASED:
+        for name in _PERSONAL_COLUMNS:
+            if getattr(job, name):
+                setattr(job, name, ERASED)
+        job.notion_url = None
+        delta.erased.add(job.job_id)
+        return {"reason": data.get("reason"), "requested_by": data.get("requested_by", "")}
     if kind == THREAD_UPDATED:  # the page shows the thread as it now stands
         delta.story(job.job_id, team)["thread"] = data.get("thread") or []
     if kind in LIFECYCLE_DETAILS:

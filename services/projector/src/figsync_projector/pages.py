@@ -642,6 +642,14 @@ def settings_from_form(fields: dict[str, list[str]]) -> dict[str, Any]:
             ) from error
     if "allowed_networks" in fields:
         out["allowed_networks"] = _lines(fields, "allowed_networks")
+    if "retention_days" in fields:
+        days = one("retention_days").strip().removesuffix("days").strip()
+        if days and not days.isdigit():
+            raise SettingsInvalid(
+                f"retention_days: {days[:20]!r} is not a whole number of days (leave it empty "
+                "to keep job details until erased on request)"
+            )
+        out["retention_days"] = int(days) if days else None
     for text in ("done_template", "reopened_template", "notion_done_status"):
         if text in fields:
             out[text] = one(text).strip() or None

@@ -21,8 +21,16 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from figsync_eventstore import PostgresEventStore, RecordedEvent
+from figsync_eventstore.personal import ERASED
 from figsync_eventstore.store import NOTIFY_CHANNEL
-from figsync_projector.fold import JOB_COLUMNS, Delta, JobRow, fold, is_job_stream
+from figsync_projector.fold import (
+    JOB_COLUMNS,
+    PERSONAL_DETAILS,
+    Delta,
+    JobRow,
+    fold,
+    is_job_stream,
+)
 
 log = structlog.get_logger("figsync.projector")
 
@@ -226,6 +234,8 @@ class Projection:
                     for job, st in delta.stories.items()
                 ),
             )  # fmt: skip
+        if delta.erased:
+            await self._scrub(conn, sorted(delta.erased))
         if delta.teams:
             await conn.execute(
                 self._teams_sql,
@@ -239,6 +249,23 @@ class Projection:
             await conn.execute(
                 "SELECT pg_notify($1, t) FROM unnest($2::text[]) AS t", CHANGES_CHANNEL, changed
             )
+
+    async def _scrub(self, conn: asyncpg.Connection, jobs: list[str]) -> None:
+        """Erased jobs: what their rows hold of people goes (the rows and counts stay)."""
+        s = self.schema
+        await conn.execute(
+            f"UPDATE {s}.job_stories SET thread = '[]'::jsonb, summary = NULL WHERE job_id = ANY($1)",
+            jobs,
+        )
+        await conn.execute(
+            f"""UPDATE {s}.job_events
+                SET detail = ((detail::jsonb - $2::text[]) || '{{"erased": true}}')::json
+                WHERE job_id = ANY($1)""",
+            jobs, list(PERSONAL_DETAILS),
+        )  # fmt: skip
+        await conn.execute(
+            f"UPDATE {s}.errors SET last_message = $2 WHERE last_job_id = ANY($1)", jobs, ERASED
+        )
 
 
 def count_finished(delta: Delta | None) -> None:

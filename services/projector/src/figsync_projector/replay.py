@@ -85,7 +85,11 @@ async def replay(
         js = nc.jetstream(timeout=10)
         await ensure_stream(js, stream)
         while after < last:
-            batch = [e for e in await store.read_all(after, batch_size) if e.position <= last]
+            batch = [
+                e
+                for e in await store.read_all(after, batch_size, sealed=True)
+                if e.position <= last
+            ]
             if not batch:
                 break
             for event in batch:

@@ -14,6 +14,8 @@ class ProjectorSettings(EdgeSettings):
     projector_poll_interval_seconds: float = 1.0
     projector_standby_interval_seconds: float = 1.0
     sse_keepalive_seconds: float = 15.0
+    # How often each team's retention (its `retention_days`) is applied: expired jobs erased.
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
 
     # API tokens live this many days unless issued with another lifetime (or, explicitly,
     # none); a rotated token keeps working this many hours so its users can switch.

@@ -63,7 +63,14 @@ class Messages(Protocol):
 class Cache(Protocol):
     async def get(self, key: str) -> Summary | None: ...
     async def put(
-        self, key: str, *, team: str, model: str, prompt_version: str, summary: Summary
+        self,
+        key: str,
+        *,
+        team: str,
+        model: str,
+        prompt_version: str,
+        summary: Summary,
+        job_id: str | None = None,
     ) -> None: ...
 
 
@@ -173,7 +180,7 @@ class Summarize:
         else:
             await self.cache.put(
                 key, team=ctx.team, model=model, prompt_version=PROMPT_VERSION,
-                summary=attempted.summary,
+                summary=attempted.summary, job_id=ctx.job_id,
             )  # fmt: skip
             await self._emit(ctx, attempted.summary, model, PROMPT_VERSION, "ai", attempted)
         if budget is not None and spent + attempted.cost >= budget:

@@ -27,21 +27,31 @@ class SummaryCache:
         return Summary.model_validate(row["summary"]) if row else None
 
     async def put(
-        self, key: str, *, team: str, model: str, prompt_version: str, summary: Summary
+        self,
+        key: str,
+        *,
+        team: str,
+        model: str,
+        prompt_version: str,
+        summary: Summary,
+        job_id: str | None = None,
     ) -> None:
+        """Keep a summary; `job_id` (the job it was written for) lets erasing the job drop it."""
         async with self.pool.acquire() as conn:
             await conn.execute(
                 """INSERT INTO summary_cache (cache_key, team, model, prompt_version, summary,
-                                              expires_at)
-                   VALUES ($1, $2, $3, $4, $5, now() + $6::interval)
+                                              expires_at, job_id)
+                   VALUES ($1, $2, $3, $4, $5, now() + $6::interval, $7)
                    ON CONFLICT (cache_key) DO UPDATE
-                   SET summary = $5, created_at = now(), expires_at = now() + $6::interval""",
+                   SET summary = $5, created_at = now(), expires_at = now() + $6::interval,
+                       job_id = $7""",
                 key,
                 team,
                 model,
                 prompt_version,
                 summary.model_dump(mode="json"),
                 self.ttl,
+                job_id,
             )
 
     async def purge_expired(self) -> int:
