@@ -22,7 +22,7 @@ from figsync_contracts import (
 from figsync_eventstore.personal import ERASED
 from figsync_projector.audit import trail
 from figsync_projector.auth import issue_token
-from figsync_projector.commands import CommandError
+from figsync_projector.commands import CommandError, request_retry
 from figsync_projector.erasure import apply_retention, erase_job, erase_person
 from figsync_projector.projection import Projection, rebuild
 from figsync_runtime.secrets import DEVELOPMENT_KEY, SecretBox
@@ -204,3 +204,25 @@ async def test_retention_is_a_team_setting_of_the_api_and_the_settings_form(even
         wrong = await http.post("/t/acme/settings", data={"csrf": csrf, "retention_days": "a week"})
         assert "not a whole number of days" in wrong.text
     assert (await teams.get("acme")).retention_days == 7
+
+
+async def test_an_erased_job_says_so_on_its_page_and_cannot_be_retried(event_store, pg_pool):
+    teams = TeamRepository(event_store, SecretBox(DEVELOPMENT_KEY), cache_seconds=0)
+    await teams.change("acme", {"name": "Acme"})
+    await history(event_store)  # job A ends failed: retryable until erased
+    projection = Projection(event_store)
+    await drain(projection)
+    member = await issue_token(pg_pool, "acme", "member", name="viewer")
+    async with client(build(event_store, teams)) as http:
+        await csrf_of(http, member.token, f"/t/acme/jobs/{JOB_A}")
+        before = (await http.get(f"/t/acme/jobs/{JOB_A}")).text
+        assert 'id="retry"' in before and "fuchsia-kumquat-5521" in before
+
+        await erase_job(event_store, JOB_A, reason="retention", requested_by="retention")
+        await drain(projection)
+        page = (await http.get(f"/t/acme/jobs/{JOB_A}")).text
+    assert 'id="job-erased"' in page and "(retention)" in page
+    assert 'id="retry"' not in page and not traces(page)
+    with pytest.raises(CommandError) as refused:
+        await request_retry(event_store, JOB_A)
+    assert refused.value.code == "job.erased"

@@ -9,7 +9,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from figsync_contracts import JobRetryRequested, ManualSyncRequested, new_envelope
+from figsync_contracts import JobErased, JobRetryRequested, ManualSyncRequested, new_envelope
 from figsync_eventstore import Appended, EventStore
 from figsync_projector.errors import HttpError
 from figsync_projector.fold import RETRYABLE, fold, is_job_stream
@@ -49,6 +49,10 @@ async def request_retry(
     if not history or (team is not None and job_team != team):
         raise CommandError(404, "job.not_found", f"no job {job_id!r} in team {team or '*'!r}")
     job = fold(history, {}).jobs[job_id]
+    if any(e.type == JobErased.type for e in history):
+        raise CommandError(
+            409, "job.erased", f"job {job_id}'s personal data was erased; it cannot run again"
+        )
     if job.status not in RETRYABLE:
         raise CommandError(
             409,

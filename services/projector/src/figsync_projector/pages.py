@@ -220,9 +220,10 @@ async def job(request: Request, scope: PageScope, ctx: PageContext, job_id: str)
     told = story.tell(found, await ctx.views.story(scope.team, job_id), ctx.tracing_ui_url)
     timeline = await ctx.views.timeline(scope.team, job_id)
     name = "_job_detail.html" if request.headers.get("hx-target") == "detail" else "job.html"
+    erased = next((e for e in timeline if e["type"] == "JobErased"), None)
     return render(request, name, page=scope, nav="jobs", job=found, timeline=timeline,
-                  story=told, task=story.lifecycle(timeline),
-                  retryable=found["status"] in RETRYABLE)  # fmt: skip
+                  story=told, task=story.lifecycle(timeline), erased=erased,
+                  retryable=found["status"] in RETRYABLE and erased is None)  # fmt: skip
 
 
 @router.post("/t/{team}/jobs/{job_id}/retry")
