@@ -80,12 +80,12 @@ def test_email_matches_come_before_names():
     local = decide(["@ann.lee"], "Maarten", [], USERS, 90)
     assert (local.user_id, local.method, local.confidence) == (ANN, "email", 95.0)
     assert local.note == "assigned to Ann Lee (email match, 95)"
-    # A local part two people share proves nothing: on to the names.
+    # A local part two people share proves nothing: on to the names (here equally close).
     shared = [
         *USERS,
         Person("0b1f6a3e-9a6c-4c55-9d1e-2f6f0d3f1a08", "Lee Ann", "ann.lee@other.org"),
     ]
-    assert decide(["@ann.lee"], "Maarten", [], shared, 90).method == "name"
+    assert decide(["@ann.lee"], "Maarten", [], shared, 90).reason == "ambiguous"
 
 
 def test_a_name_match_assigns_above_the_threshold_and_not_below():
