@@ -82,6 +82,17 @@ class AssigneePair(BaseModel):
         return "@" in self.notion
 
 
+def one_pair_per_handle(pairs: list[AssigneePair]) -> list[AssigneePair]:
+    """The pairs without repeats; a handle mapped to two different people is refused."""
+    seen: dict[str, str] = {}
+    for pair in pairs:
+        key = handle_key(pair.figma)
+        if key in seen and seen[key] != pair.notion:
+            raise ValueError(f"{pair.figma} is mapped twice ({seen[key]} and {pair.notion})")
+        seen[key] = pair.notion
+    return list(dict.fromkeys(pairs))
+
+
 class TeamSettings(BaseModel):
     """Everything about a team that is not a secret."""
 
@@ -135,13 +146,7 @@ class TeamSettings(BaseModel):
     @field_validator("assignee_map")
     @classmethod
     def _one_pair_per_handle(cls, value: list[AssigneePair]) -> list[AssigneePair]:
-        seen: dict[str, str] = {}
-        for pair in value:
-            key = handle_key(pair.figma)
-            if key in seen and seen[key] != pair.notion:
-                raise ValueError(f"{pair.figma} is mapped twice ({seen[key]} and {pair.notion})")
-            seen[key] = pair.notion
-        return list(dict.fromkeys(value))
+        return one_pair_per_handle(value)
 
 
 SETTABLE = frozenset(TeamSettings.model_fields) - {"team", "secrets_set", "version"}

@@ -372,7 +372,10 @@ def apply(job: JobRow, event: RecordedEvent, delta: Delta, team: str) -> dict[st
         job.notion_url = data.get("url") or job.notion_url
         job.status, job.step = "confirming", "notifier"
         delta.calls(team, at, "notion")
-        return {"url": job.notion_url, "reused": bool(data.get("reused"))}
+        detail = {"url": job.notion_url, "reused": bool(data.get("reused"))}
+        if assignee := data.get("assignee"):  # "assigned to Ann (email match, 100)" or why not
+            detail["assignee"] = assignee.get("note")
+        return detail
     if kind in (CONFIRMATION_POSTED, CONFIRMATION_SKIPPED):
         was = job.status
         _finish(job, "completed", at)
