@@ -6,8 +6,10 @@ import json
 import pytest
 
 from figsync_contracts import (
+    Assignment,
     CommentReceived,
     JobIgnored,
+    TaskCreated,
     TeamSettingsChanged,
     ThreadComment,
     ThreadResolved,
@@ -137,3 +139,21 @@ async def test_the_people_a_job_names_are_indexed_as_digests(event_store, pg_poo
     for who in ("ana.silva", "@ANA.SILVA", "u-381", "design-ops", "Ana Silva", "bo chen"):
         assert person_digest(who) in people
     assert "ana" not in " ".join(people)
+
+
+async def test_an_erased_optional_object_reads_as_none_and_the_event_still_validates(
+    event_store, pg_pool
+):
+    created = new_envelope(
+        TaskCreated(page_id="p1", url="https://www.notion.so/Ship-it-p1",
+                    assignee=Assignment(reason="assigned", note="assigned to Ana Silva (name "
+                                        "match, 96)", user_name="Ana Silva", method="name")),
+        stream_id="job-1", team="acme", source="/tests",
+    )  # fmt: skip
+    await event_store.append("job-1", [created], expected_version=0)
+    assert "Ana Silva" not in await stored_text(pg_pool)
+    assert (await event_store.read_stream("job-1"))[0].data["assignee"]["user_name"] == "Ana Silva"
+    await shred(pg_pool, "job-1")
+    [read] = await event_store.read_stream("job-1")
+    task = TaskCreated.model_validate(read.data)
+    assert (task.assignee, task.url, task.page_id) == (None, ERASED, "p1")

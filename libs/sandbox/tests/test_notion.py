@@ -279,3 +279,75 @@ async def test_rate_limit_allows_a_burst_then_answers_429_with_retry_after(sandb
     resp = await notion.get("/v1/users/me")
     await expect_error(resp, 429, "rate_limited")
     assert int(resp.headers["Retry-After"]) >= 1
+
+
+# -- users and people properties ---------------------------------------------------------------
+
+
+async def test_users_are_listed_page_by_page_with_cursors(notion, sandbox_api):
+    seeded = await notion.post(
+        "/_sandbox/users",
+        json={"users": [{"name": f"Person {i}", "email": f"p{i}@example.com"} for i in range(4)]},
+    )
+    assert seeded.status_code == 200, seeded.text
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"page_size": "2", **({"start_cursor": cursor} if cursor else {})}
+        resp = await notion.get("/v1/users", params=params)
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        assert body["object"] == "list" and body["type"] == "user" and len(body["results"]) <= 2
+        seen += body["results"]
+        pages += 1
+        if not body["has_more"]:
+            assert body["next_cursor"] is None
+            break
+        cursor = body["next_cursor"]
+    # The default person, the four seeded, and the integration's bot: 6 users in 3 pages.
+    assert pages == 3 and len({u["id"] for u in seen}) == 6
+    people = [u for u in seen if u["type"] == "person"]
+    assert {u["person"]["email"] for u in people} >= {f"p{i}@example.com" for i in range(4)}
+    assert all(u["object"] == "user" and "name" in u and "avatar_url" in u for u in seen)
+    assert [u["type"] for u in seen].count("bot") == 1
+
+
+async def test_users_list_refuses_bad_paging_and_bad_tokens(notion, sandbox_api):
+    for params in ({"page_size": "0"}, {"page_size": "101"}, {"page_size": "x"},
+                   {"start_cursor": "not-a-cursor"}):  # fmt: skip
+        resp = await notion.get("/v1/users", params=params)
+        assert resp.status_code == 400, params
+        assert resp.json()["code"] == "validation_error"
+    async with httpx.AsyncClient(base_url=sandbox_api.notion_url) as anonymous:
+        refused = await anonymous.get(
+            "/v1/users",
+            headers={"Authorization": "Bearer ntn_wrong", "Notion-Version": NOTION_VERSION},
+        )
+    assert refused.status_code == 401
+    assert_same_shape(refused.json(), recorded("GET", "users", 401))
+
+
+async def test_a_people_property_takes_workspace_users_only(notion, sandbox_api):
+    seeded = await notion.post("/_sandbox/databases", json={
+        "title": "Assigned", "properties": {"Name": {"title": {}}, "Assignee": {"people": {}}}})  # fmt: skip
+    source = seeded.json()["data_source_id"]
+    ann = (await notion.post("/_sandbox/users", json={"users": [{"name": "Ann"}]})).json()["ids"][0]
+
+    async def create(people):
+        return await notion.post("/v1/pages", json={
+            "parent": {"data_source_id": source},
+            "properties": {"Name": {"title": [{"text": {"content": "t"}}]},
+                           "Assignee": {"people": people}}})  # fmt: skip
+
+    made = await create([{"object": "user", "id": ann}, {"object": "user", "id": ann}])
+    assert made.status_code == 200, made.text
+    value = made.json()["properties"]["Assignee"]
+    assert value["type"] == "people" and [u["id"] for u in value["people"]] == [ann]
+    assert value["people"][0]["name"] == "Ann" and value["people"][0]["type"] == "person"
+    stranger = await create([{"object": "user", "id": "11111111-2222-4333-8444-555555555555"}])
+    assert stranger.status_code == 400 and "Could not find user" in stranger.json()["message"]
+    for bad in ({"id": ann}, [{"id": "nope"}], [{"object": "user", "id": ann}] * 101):
+        resp = await create(bad)
+        assert resp.status_code == 400, bad
+    empty = await notion.post("/v1/pages", json={"parent": {"data_source_id": source},
+        "properties": {"Name": {"title": [{"text": {"content": "u"}}]}}})  # fmt: skip
+    assert empty.json()["properties"]["Assignee"]["people"] == []

@@ -166,11 +166,30 @@ class EffectIntended(Event):
     key: str
 
 
+class Assignment(BaseModel):
+    """Who a task was assigned to and how sure figsync was, or why no one was."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reason: Literal[
+        "assigned", "no_mention", "self_mention", "no_people_property", "property_missing",
+        "property_wrong_type", "users_unavailable", "not_in_workspace", "no_match",
+        "ambiguous", "below_threshold",
+    ]  # fmt: skip
+    note: str = Field(description='For people: "assigned to Ann (email match, 100)".')
+    mention: str | None = Field(default=None, description="The tracked mention it is about.")
+    property: str | None = None
+    user_id: str | None = None
+    user_name: str = ""
+    method: Literal["explicit", "email", "name"] | None = None
+    confidence: float | None = Field(default=None, ge=0, le=100)
+
+
 @_register
 class TaskCreated(Event):
     """The Notion task page exists for this job."""
 
-    personal = frozenset({"url"})
+    personal = frozenset({"url", "assignee"})
 
     page_id: str
     url: str
@@ -178,6 +197,9 @@ class TaskCreated(Event):
     reused: bool = False
     comment_ids: list[str] = Field(
         default_factory=list, description="The thread's comments the page was created with."
+    )
+    assignee: Assignment | None = Field(
+        default=None, description="The assignee decision; None when assigning was not asked for."
     )
 
 

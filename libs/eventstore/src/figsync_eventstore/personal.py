@@ -77,7 +77,7 @@ def seal(
             continue
         kind = _kind(value)
         if aead is None:
-            sealed[name] = _EMPTY[kind]
+            sealed[name] = _erased(event_type, name, kind)
             continue
         nonce = os.urandom(12)
         plain = zlib.compress(json.dumps(value, separators=(",", ":"), default=str).encode())
@@ -106,7 +106,7 @@ def unseal(
         if not is_sealed(value):
             continue
         kind, _, payload = value[len(PREFIX) :].partition(":")
-        erased = _EMPTY.get(kind, None)
+        erased = _erased(event_type, name, kind)
         if aead is None:
             opened[name] = erased
             continue
@@ -117,6 +117,16 @@ def unseal(
         except (InvalidTag, ValueError, zlib.error):
             opened[name] = erased
     return opened
+
+
+def _erased(event_type: str, name: str, kind: str) -> Any:
+    """What an erased field reads as: None where the field may be None by default (an
+    optional object such as TaskCreated.assignee), else "[erased]" or an empty list or object."""
+    cls = EVENT_TYPES.get(event_type)
+    field = cls.model_fields.get(name) if cls is not None else None
+    if field is not None and not field.is_required() and field.default is None:
+        return None
+    return _EMPTY.get(kind)
 
 
 def normalize_person(identifier: str) -> str:

@@ -37,6 +37,62 @@ SECRET_NAMES = frozenset(
 )
 
 
+MAX_ASSIGNEE_PAIRS = 500
+_NOTION_USER_ID = re.compile(r"^[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def handle_key(handle: str) -> str:
+    """A Figma handle as figsync compares them: without "@", spaces collapsed, any case."""
+    return " ".join(handle.strip().lstrip("@").split()).casefold()
+
+
+class AssigneePair(BaseModel):
+    """One explicit assignee: a Figma handle (as mentioned) → a Notion user id or email."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    figma: str = Field(min_length=1, max_length=100)
+    notion: str = Field(min_length=1, max_length=254)
+
+    @field_validator("figma")
+    @classmethod
+    def _handle(cls, value: str) -> str:
+        handle = " ".join(value.strip().lstrip("@").split())
+        if not handle or _CONTROL.search(handle):
+            raise ValueError(f"{value[:40]!r} is not a Figma handle")
+        return "@" + handle
+
+    @field_validator("notion")
+    @classmethod
+    def _notion_user(cls, value: str) -> str:
+        value = value.strip()
+        if _NOTION_USER_ID.match(value):
+            h = value.replace("-", "").lower()
+            return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        if _EMAIL.match(value):
+            return value.lower()
+        raise ValueError(
+            f"{value[:60]!r} is neither a Notion user id (a UUID) nor an email address"
+        )
+
+    @property
+    def is_email(self) -> bool:
+        return "@" in self.notion
+
+
+def one_pair_per_handle(pairs: list[AssigneePair]) -> list[AssigneePair]:
+    """The pairs without repeats; a handle mapped to two different people is refused."""
+    seen: dict[str, str] = {}
+    for pair in pairs:
+        key = handle_key(pair.figma)
+        if key in seen and seen[key] != pair.notion:
+            raise ValueError(f"{pair.figma} is mapped twice ({seen[key]} and {pair.notion})")
+        seen[key] = pair.notion
+    return list(dict.fromkeys(pairs))
+
+
 class TeamSettings(BaseModel):
     """Everything about a team that is not a secret."""
 
@@ -68,6 +124,12 @@ class TeamSettings(BaseModel):
     figma_resolve_completes_task: bool = True
     # The status that means done; None: the first option of the status property's Complete group.
     notion_done_status: str | None = None
+    # Who a task is assigned to (docs/architecture.md, "Assignee"): the people property (None:
+    # one named "Assignee", else the database's only people property; "": never assign), the
+    # explicit pairs, and the confidence (0-100) an automatic email or name match needs.
+    notion_assignee_property: str | None = Field(default=None, max_length=100)
+    assignee_map: list[AssigneePair] = Field(default_factory=list, max_length=MAX_ASSIGNEE_PAIRS)
+    assignee_match_threshold: int = Field(default=90, ge=0, le=100)
     # Set by the Notion webhook handshake until the dashboard has shown the token once.
     notion_webhook_token_unseen: bool = False
     # CIDR networks the team's ingest endpoints, API and dashboard answer (empty: any that
@@ -83,6 +145,11 @@ class TeamSettings(BaseModel):
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         return check_networks(value)
+
+    @field_validator("assignee_map")
+    @classmethod
+    def _one_pair_per_handle(cls, value: list[AssigneePair]) -> list[AssigneePair]:
+        return one_pair_per_handle(value)
 
 
 SETTABLE = frozenset(TeamSettings.model_fields) - {"team", "secrets_set", "version"}

@@ -1,4 +1,5 @@
-"""The Notion API (Notion-Version 2025-09-03): databases, data sources, pages, users/me, webhooks."""
+"""The Notion API (Notion-Version 2025-09-03): databases, data sources, pages, users (me and
+the paged list), webhooks."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ PRIVATE_DATABASE_ID = "0f1e2d3c-4b5a-4697-8877-665544332211"
 INTEGRATION_NAME = "figsync"
 INTEGRATION_ID = "1c4d872b-594c-8187-9bd4-0037d1cbbc2e"
 PERSON_USER_ID = "c2a4f1e0-5b3d-4e8f-9a7c-1d2e3f405162"
+PERSON_NAME, PERSON_EMAIL = "Nora Notion", "nora@example.com"
 TIMESTAMPS = ("created_time", "last_edited_time")
 DATE_CONDITIONS = ("equals", "before", "after", "on_or_before", "on_or_after")
 RELATIVE_CONDITIONS = {"past_week": 7, "past_month": 30, "past_year": 365}
@@ -162,7 +164,7 @@ class Page:
         return ""
 
     def plain(self) -> dict[str, Any]:
-        """Property values flattened to plain Python values (text, option names, urls)."""
+        """Property values flattened to plain Python values (text, option names, urls, user ids)."""
         out: dict[str, Any] = {}
         for name, value in self.properties.items():
             kind = value["type"]
@@ -173,6 +175,8 @@ class Page:
                 out[name] = raw["name"] if raw else None
             elif kind == "multi_select":
                 out[name] = [o["name"] for o in raw]
+            elif kind == "people":
+                out[name] = [u["id"] for u in raw]
             else:
                 out[name] = raw
         return out
@@ -204,6 +208,7 @@ class NotionState(control.ServerState):
         self.databases: dict[str, Database] = {}
         self.data_sources: dict[str, DataSource] = {}
         self.pages: dict[str, Page] = {}
+        self.users: dict[str, dict[str, Any]] = {}
         self._counter = 0
         self._last_tick = datetime.now(UTC)
         self.webhooks = NotionWebhooks(
@@ -241,6 +246,8 @@ class NotionState(control.ServerState):
             self.configure(**self._defaults)
             self.tokens = set(self.default_tokens)
             self.databases, self.data_sources, self.pages = {}, {}, {}
+            self.users = {}
+            self.add_user(PERSON_NAME, PERSON_EMAIL, user_id=PERSON_USER_ID)
             self.limiter.clear()
             self._counter = 0
             self.webhooks.reset()
@@ -310,6 +317,40 @@ class NotionState(control.ServerState):
         """Accept another integration token."""
         with self.lock:
             self.tokens.add(token)
+
+    def add_user(self, name: str, email: str = "", *, user_id: str | None = None) -> str:
+        """Add (or replace) a person in the workspace; its id."""
+        with self.lock:
+            uid = ns.normalize_id(user_id) if user_id else self.new_id("user")
+            if uid is None:
+                raise NotionValidationError(f"{user_id!r} is not a user id (a UUID)")
+            person = {"email": email} if email else {}
+            self.users[uid] = {"object": "user", "id": uid, "name": name, "avatar_url": None,
+                               "type": "person", "person": person}  # fmt: skip
+            return uid
+
+    def users_page(self, query: Any) -> dict[str, Any]:
+        """GET /v1/users: people and the integration's bot, `page_size` (≤ 100) at a time."""
+        everyone = [*self.users.values(), {**self.users_me_json(), "bot": {}}]
+        size_raw = query.get("page_size", "100")
+        if not size_raw.isdigit() or not 1 <= int(size_raw) <= 100:
+            raise NotionValidationError(
+                "body failed validation: body.page_size should be a number between 1 and 100, "
+                f"instead was `{size_raw}`."
+            )
+        start = 0
+        if (cursor := query.get("start_cursor")) is not None:
+            ids = [u["id"] for u in everyone]
+            if cursor not in ids:
+                raise NotionValidationError(
+                    f"body failed validation: body.start_cursor should be a valid cursor, "
+                    f"instead was `{cursor}`."
+                )
+            start = ids.index(cursor)
+        chunk = everyone[start : start + int(size_raw)]
+        rest = everyone[start + int(size_raw) :]
+        return {"object": "list", "results": chunk, "next_cursor": rest[0]["id"] if rest else None,
+                "has_more": bool(rest), "type": "user", "user": {}}  # fmt: skip
 
     def add_database(
         self,
@@ -668,8 +709,12 @@ class NotionState(control.ServerState):
         schema = copy.deepcopy(ds.properties)
         out = {
             name: ns.property_value(
-                name, schema[name], value, create_select_options=self.create_select_options
-            )
+                name,
+                schema[name],
+                value,
+                create_select_options=self.create_select_options,
+                users=self.users,
+            )  # fmt: skip
             for name, value in given.items()
         }
         ds.properties = schema
@@ -1010,6 +1055,10 @@ def create_app(state: NotionState) -> FastAPI:
     async def users_me(request: Request) -> Response:
         return await handle(request, lambda _: state.users_me_json())
 
+    @app.get("/v1/users")
+    async def users_list(request: Request) -> Response:
+        return await handle(request, lambda _: state.users_page(request.query_params))
+
     @app.get("/v1/databases/{database_id}")
     async def get_database(database_id: str, request: Request) -> Response:
         return await handle(request, lambda _: state.database_json(state.database(database_id)))
@@ -1162,6 +1211,28 @@ def _install_seed_routes(app: FastAPI, state: NotionState) -> None:
             return JSONResponse({"page": state.page_json(page), "event_id": event_id})
 
     _install_webhook_routes(app, state)
+
+    @app.post(f"{prefix}/users")
+    async def seed_users(request: Request) -> Response:
+        body = await control.control_json(request)
+        if isinstance(body, Response):
+            return body
+        people = body.get("users")
+        if not isinstance(people, list) or not all(
+            isinstance(p, dict) and isinstance(p.get("name"), str) for p in people
+        ):
+            return control.control_error(
+                400, "notion.bad_users: users is a list of {name, email?, id?}"
+            )
+        if body.get("replace"):
+            with state.lock:
+                state.users = {}
+        try:
+            ids = [state.add_user(p["name"], str(p.get("email") or ""), user_id=p.get("id"))
+                   for p in people]  # fmt: skip
+        except NotionValidationError as exc:
+            return control.control_error(400, f"notion.bad_users: {exc}")
+        return JSONResponse({"ids": ids})
 
     @app.post(f"{prefix}/config")
     async def configure(request: Request) -> Response:

@@ -34,6 +34,7 @@ PROPERTY_TYPES = (
     "number",
     "checkbox",
     "date",
+    "people",
 )
 STATUS_GROUPS = (("To-do", "gray"), ("In progress", "blue"), ("Complete", "green"))
 # What Notion gives a status property created without options, with each option's group.
@@ -69,8 +70,8 @@ def fail(path: str, expectation: str, value: Any) -> NotionValidationError:
     )
 
 
-def rich_text(value: Any, path: str) -> list[dict[str, Any]]:
-    """Validate a rich text array and return it in the shape Notion answers with."""
+def array(value: Any, path: str) -> list[Any]:
+    """An array of at most 100 elements, or Notion's refusal."""
     if not isinstance(value, list):
         raise fail(path, "an array", value)
     if len(value) > MAX_ARRAY:
@@ -78,6 +79,12 @@ def rich_text(value: Any, path: str) -> list[dict[str, Any]]:
             f"body failed validation: {path}.length should be ≤ `{MAX_ARRAY}`, "
             f"instead was `{len(value)}`."
         )
+    return value
+
+
+def rich_text(value: Any, path: str) -> list[dict[str, Any]]:
+    """Validate a rich text array and return it in the shape Notion answers with."""
+    array(value, path)
     out = []
     for i, item in enumerate(value):
         where = f"{path}[{i}]"
@@ -197,7 +204,7 @@ def empty_value(prop: dict[str, Any]) -> dict[str, Any]:
     """The value a new page gets for a property it was not given."""
     kind = prop["type"]
     value: Any
-    if kind in ("title", "rich_text", "multi_select"):
+    if kind in ("title", "rich_text", "multi_select", "people"):
         value = []
     elif kind == "checkbox":
         value = False
@@ -219,10 +226,12 @@ def property_value(
     value: Any,
     *,
     create_select_options: bool,
+    users: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Validate a page property value against its schema; return the stored (answer) shape.
 
     May add a select option to `prop` (Notion creates unknown select options on write).
+    `users`: the workspace's users by id, whom people properties may name.
     """
     kind = prop["type"]
     path = f"body.properties.{name}"
@@ -280,9 +289,27 @@ def property_value(
             _choose(name, prop, item, f"{path}.multi_select[{i}]", create_select_options)
             for i, item in enumerate(raw)
         ]
+    elif kind == "people":
+        out = people(raw, f"{path}.people", users or {})
     else:  # pragma: no cover - PROPERTY_TYPES is closed
         raise NotionValidationError(f"{name} is expected to be {kind}.")
     return {"id": prop["id"], "type": kind, kind: out}
+
+
+def people(raw: Any, path: str, users: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """A people value ([{"object": "user", "id": …}]) as Notion answers it: the users' objects."""
+    array(raw, path)
+    out: list[dict[str, Any]] = []
+    for i, item in enumerate(raw):
+        raw_id = item.get("id") if isinstance(item, dict) else None
+        user_id = normalize_id(raw_id) if isinstance(raw_id, str) else None
+        if user_id is None:
+            raise fail(f"{path}[{i}].id", "a valid uuid", raw_id)
+        if user_id not in users:
+            raise NotionValidationError(f"Could not find user with ID: {user_id}.")
+        if all(u["id"] != user_id for u in out):
+            out.append(users[user_id])
+    return out
 
 
 def _choose(name: str, prop: dict[str, Any], raw: Any, path: str, create: bool) -> dict[str, Any]:
@@ -329,13 +356,7 @@ def _choose(name: str, prop: dict[str, Any], raw: Any, path: str, create: bool) 
 
 def blocks(value: Any, path: str = "body.children") -> list[dict[str, Any]]:
     """Validate block children (at most 100, text-bearing types) and return their content."""
-    if not isinstance(value, list):
-        raise fail(path, "an array", value)
-    if len(value) > MAX_ARRAY:
-        raise NotionValidationError(
-            f"body failed validation: {path}.length should be ≤ `{MAX_ARRAY}`, "
-            f"instead was `{len(value)}`."
-        )
+    array(value, path)
     out = []
     for i, block in enumerate(value):
         where = f"{path}[{i}]"

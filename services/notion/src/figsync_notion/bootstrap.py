@@ -8,6 +8,7 @@ import functools
 import asyncpg
 
 from figsync_clients.budget import LocalBudgets, SharedBudgets
+from figsync_clients.cache import SharedCache
 from figsync_contracts import (
     FigmaThreadClosed,
     NotionPageChanged,
@@ -31,7 +32,8 @@ from figsync_runtime.threads import ThreadRegistry
 
 
 def notion_api(settings: NotionSettings, pool: asyncpg.Pool | None = None) -> NotionApi:
-    """The Notion adapter; with a pool, its budget and breaker are shared by every replica."""
+    """The Notion adapter; with a pool, its budget, breaker and users list are shared by every
+    replica."""
     limits = {
         "breaker_threshold": settings.notion_breaker_threshold,
         "breaker_reset": settings.notion_breaker_reset_seconds,
@@ -43,6 +45,8 @@ def notion_api(settings: NotionSettings, pool: asyncpg.Pool | None = None) -> No
         timeout_seconds=settings.notion_timeout_seconds,
         wait_budget_seconds=settings.notion_wait_budget_seconds,
         budgets=SharedBudgets(pool, **limits) if pool is not None else LocalBudgets(**limits),
+        cache=SharedCache(pool) if pool is not None else None,
+        users_ttl_seconds=settings.notion_users_ttl_seconds,
     )
 
 

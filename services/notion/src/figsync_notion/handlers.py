@@ -9,9 +9,15 @@ from typing import Any, Protocol
 
 import structlog
 
-from figsync_contracts import SummaryGenerated, TaskCreated, ThreadResolved, ThreadUpdated
+from figsync_contracts import (
+    Assignment,
+    SummaryGenerated,
+    TaskCreated,
+    ThreadResolved,
+    ThreadUpdated,
+)
 from figsync_eventstore import RecordedEvent
-from figsync_notion import mapping
+from figsync_notion import assignee, mapping
 from figsync_notion.mapping import Schema, Task
 from figsync_notion.ports import NotionPages, NotionRefused
 from figsync_notion.schema import Schemas, refused, unauthorized
@@ -50,6 +56,7 @@ class Target:
     token: str
     database_id: str
     mapping: dict[str, str]
+    settings: TeamSettings | None = None
 
 
 async def target_of(teams: Teams, team: str) -> Target:
@@ -66,7 +73,8 @@ async def target_of(teams: Teams, team: str) -> Target:
             f"team {team!r} has no notion_database_id; set it to the id of the Notion database "
             "(or data source) tasks go to",
         )
-    return Target(team, token, settings.notion_database_id, dict(settings.notion_field_mapping))
+    return Target(team, token, settings.notion_database_id, dict(settings.notion_field_mapping),
+                  settings)  # fmt: skip
 
 
 def current_thread(history: list[RecordedEvent]) -> ThreadResolved | None:
@@ -106,7 +114,7 @@ async def create_task(ctx: StepContext, deps: NotionTasks) -> None:
     target = await target_of(deps.teams, ctx.team)
     token = target.token
     schema = await _schema(deps, target)
-    properties = await _properties(deps, target, schema, task)
+    properties, decision = await _properties(deps, target, schema, task)
     blocks = mapping.page_blocks(task)
 
     page: dict[str, Any] | None = None
@@ -126,7 +134,9 @@ async def create_task(ctx: StepContext, deps: NotionTasks) -> None:
     else:
         if not intended:
             await ctx.record_intent(EFFECT, key=task.job_id)
-        page, rest, schema = await _create(deps, target, schema, task, properties, blocks)
+        page, rest, schema, decision = await _create(
+            deps, target, schema, task, (properties, decision), blocks
+        )
         deps.after_create()
         reused = False
     for batch in rest:
@@ -139,9 +149,11 @@ async def create_task(ctx: StepContext, deps: NotionTasks) -> None:
             data_source_id=schema.data_source_id,
             reused=reused,
             comment_ids=[c.comment_id for c in task.thread.thread],
+            assignee=decision,
         )
     )
-    log.info("task page ready", page_id=page["id"], reused=reused)
+    log.info("task page ready", page_id=page["id"], reused=reused,
+             assignee=decision.reason if decision else None)  # fmt: skip
 
 
 async def _schema(deps: NotionTasks, target: Target, *, fresh: bool = False) -> Schema:
@@ -150,20 +162,41 @@ async def _schema(deps: NotionTasks, target: Target, *, fresh: bool = False) -> 
 
 async def _properties(
     deps: NotionTasks, target: Target, schema: Schema, task: Task
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Assignment | None]:
+    """The page's properties, with its assignee (and the decision about it) when the team
+    assigns tasks."""
     bindings, problems, notes = mapping.plan(schema, target.mapping)
     if problems:
         raise problems[0].error()
     for note in notes:
         log.info("mapping default skipped", note=note)
     bindings = mapping.check_options(schema, bindings, task)
-    directory: list[mapping.Person] = []
-    if any(b.kind == "people" for b in bindings):
+    prop, decision = assignee.people_property(
+        schema.properties,
+        target.settings.notion_assignee_property if target.settings else "",
+        taken={b.prop for b in bindings if b.explicit},
+    )
+    # The assignee property holds the assignee only: no field of the mapping goes there too.
+    bindings = [b for b in bindings if b.prop != prop]
+    directory: list[mapping.Person] | None = []
+    problem = ""
+    if prop is not None or any(b.kind == "people" for b in bindings):
         try:
             directory = await deps.api.users(target.token)
         except NotionRefused as error:
+            # The integration may lack "Read user information": the task is made all the same.
             log.warning("cannot list Notion users; people left empty", error=error.message)
-    return mapping.build_properties(bindings, task, deps.sync_property, directory)
+            directory, problem = None, f"{error.status} {error.code}: {error.message}"
+    properties = mapping.build_properties(bindings, task, deps.sync_property, directory or [])
+    if prop is not None and target.settings is not None:
+        settings = target.settings
+        decision = assignee.decide(
+            task.thread.mentions, task.thread.author, settings.assignee_map, directory,
+            settings.assignee_match_threshold, prop, problem,
+        )  # fmt: skip
+        if (value := assignee.property_value(decision)) is not None:
+            properties[prop] = value
+    return properties, decision
 
 
 async def _create(
@@ -171,11 +204,12 @@ async def _create(
     target: Target,
     schema: Schema,
     task: Task,
-    properties: dict[str, Any],
+    planned: tuple[dict[str, Any], Assignment | None],
     blocks: list[dict[str, Any]],
-) -> tuple[dict[str, Any], list[list[dict[str, Any]]], Schema]:
+) -> tuple[dict[str, Any], list[list[dict[str, Any]]], Schema, Assignment | None]:
     """Create the page with as much of the body as fits; returns the batches left to append.
     A refusal on a cached schema is checked once against a fresh one (the database changed)."""
+    properties, decision = planned
     for fresh in (False, True):
         parent = {"type": "data_source_id", "data_source_id": schema.data_source_id}
         head = {"parent": parent, "properties": properties}
@@ -183,13 +217,13 @@ async def _create(
         first, *rest = mapping.batches(blocks, first_budget=budget)
         try:
             page = await deps.api.create_page(target.token, {**head, "children": first})
-            return page, rest, schema
+            return page, rest, schema, decision
         except NotionRefused as error:
             if error.status == 401:
                 raise unauthorized(target.team, error.message) from error
             if error.status in (400, 404) and not fresh:
                 schema = await _schema(deps, target, fresh=True)
-                properties = await _properties(deps, target, schema, task)
+                properties, decision = await _properties(deps, target, schema, task)
                 continue
             raise creation_refused(error, schema) from error
     raise AssertionError("unreachable")

@@ -308,6 +308,15 @@ class Person:
     name: str = ""
     email: str = ""
 
+    @classmethod
+    def from_api(cls, user: Mapping[str, Any]) -> Person | None:
+        """A person of GET /v1/users (`{object: "user", id, type, name, person: {email}}`);
+        None for bots and anything else that is not a person."""
+        if user.get("type") != "person" or not isinstance(user.get("id"), str):
+            return None
+        person = user.get("person") if isinstance(user.get("person"), dict) else {}
+        return cls(user["id"], str(user.get("name") or ""), str(person.get("email") or ""))
+
 
 def _people(value: Any, directory: Sequence[Person]) -> list[dict[str, Any]]:
     handles = value if isinstance(value, list) else [v for v in str(value or "").split(",")]

@@ -21,6 +21,9 @@ class NotionSettings(RuntimeSettings):
     # an attempt well inside FIGSYNC_ACK_WAIT_SECONDS so no other replica picks it up meanwhile.
     notion_wait_budget_seconds: float = 20.0
     notion_schema_ttl_seconds: float = 60.0
+    # The workspace's users (for assignees) are read once per token this often, for every
+    # replica together (Postgres shared_cache); 0 reads them for every task.
+    notion_users_ttl_seconds: float = Field(default=300.0, ge=0)
     notion_breaker_threshold: int = 5
     notion_breaker_reset_seconds: float = 30.0
     notion_sync_property: str = "Figsync ID"

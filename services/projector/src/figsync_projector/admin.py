@@ -3,8 +3,10 @@ what the Inbound setup page shows, and what a team's Figma token used of its rat
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
+import io
 import math
 import re
 from decimal import Decimal
@@ -23,7 +25,14 @@ from pydantic import (
 
 from figsync_runtime.confirmation import MAX_TEMPLATE_CHARS, template_problems
 from figsync_runtime.edge import check_networks
-from figsync_runtime.teams import DEFAULT_TEAM, SECRET_NAMES, TeamSettings
+from figsync_runtime.teams import (
+    DEFAULT_TEAM,
+    MAX_ASSIGNEE_PAIRS,
+    SECRET_NAMES,
+    AssigneePair,
+    TeamSettings,
+    one_pair_per_handle,
+)
 
 _FIGMA_URL = re.compile(r"figma\.com/(?:file|design|board|proto|slides)/([A-Za-z0-9_-]+)")
 _FILE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -109,10 +118,20 @@ class SettingsPatch(BaseModel):
         "empty: any the server allows",
     )
 
+    # Who a task is assigned to (docs/architecture.md, "Assignee").
+    notion_assignee_property: Annotated[str, Field(max_length=100)] | None = None
+    assignee_map: Annotated[list[AssigneePair], Field(max_length=MAX_ASSIGNEE_PAIRS)] | None = None
+    assignee_match_threshold: Annotated[int, Field(ge=0, le=100)] | None = None
+
     @field_validator("allowed_networks")
     @classmethod
     def _networks(cls, value: list[str] | None) -> list[str] | None:
         return check_networks(value or [])  # an explicit null: no list of its own
+
+    @field_validator("assignee_map")
+    @classmethod
+    def _assignees(cls, value: list[AssigneePair] | None) -> list[AssigneePair]:
+        return one_pair_per_handle(value or [])  # an explicit null: no pairs
 
     @field_validator("name")
     @classmethod
@@ -218,6 +237,49 @@ class SettingsInvalid(Exception):
     def __init__(self, problems: str) -> None:
         super().__init__(problems)
         self.problems = problems
+
+
+MAX_ASSIGNEE_CSV_BYTES = 32 * 1024
+_CSV_HEADER = {"figma", "figma handle", "handle", "figma user"}
+
+
+def assignee_csv(text: str) -> list[dict[str, str]]:
+    """The assignee pairs of a CSV (`Figma handle,Notion user id or email` per line, an
+    optional header), or SettingsInvalid naming each bad line."""
+    size = len(text.encode())
+    if size > MAX_ASSIGNEE_CSV_BYTES:
+        raise SettingsInvalid(
+            f"assignee_map: the CSV has {size} bytes, at most {MAX_ASSIGNEE_CSV_BYTES} are taken"
+        )
+    pairs: list[dict[str, str]] = []
+    problems: list[str] = []
+    reader = csv.reader(io.StringIO(text.replace("\x00", "\ufffd")))
+    try:
+        for row in reader:
+            cells = [c.strip() for c in row]
+            if not any(cells) or (reader.line_num == 1 and cells[0].lower() in _CSV_HEADER):
+                continue
+            where = f"line {reader.line_num}"
+            if len(cells) != 2:
+                problems.append(f"{where}: {len(cells)} columns, expected 2 (Figma handle, "
+                                "Notion user id or email)")  # fmt: skip
+                continue
+            try:
+                pair = AssigneePair(figma=cells[0], notion=cells[1])
+            except ValidationError as error:
+                problems.append(
+                    f"{where}: {error.errors()[0]['msg'].removeprefix('Value error, ')}"
+                )
+                continue
+            pairs.append(pair.model_dump())
+    except csv.Error as error:
+        problems.append(f"line {reader.line_num}: {error}")
+    if len(pairs) > MAX_ASSIGNEE_PAIRS:
+        problems.append(f"{len(pairs)} pairs, at most {MAX_ASSIGNEE_PAIRS}")
+    if problems:
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        raise SettingsInvalid("assignee_map: " + "; ".join(problems[:10]) + more)
+    return pairs
 
 
 def parse_patch(data: Any) -> SettingsPatch:

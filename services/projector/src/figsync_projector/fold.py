@@ -86,8 +86,9 @@ BUDGET_EXCEEDED = BudgetExceeded.type
 JOB_ERASED = JobErased.type
 # What a job row holds of people and what they wrote: scrubbed when the job is erased.
 _PERSONAL_COLUMNS = ("author", "mention", "title", "comment_text", "error_message")
-# What the timeline's details hold of them (subject, title, ignore detail, error, task link).
-PERSONAL_DETAILS = ("subject", "title", "detail", "message", "url")
+# What the timeline's details hold of them (subject, title, ignore detail, error, task link,
+# who the task was assigned to).
+PERSONAL_DETAILS = ("subject", "title", "detail", "message", "url", "assignee")
 
 
 @lru_cache(maxsize=256)
@@ -376,7 +377,10 @@ def apply(job: JobRow, event: RecordedEvent, delta: Delta, team: str) -> dict[st
         job.notion_url = data.get("url") or job.notion_url
         job.status, job.step = "confirming", "notifier"
         delta.calls(team, at, "notion")
-        return {"url": job.notion_url, "reused": bool(data.get("reused"))}
+        detail = {"url": job.notion_url, "reused": bool(data.get("reused"))}
+        if assignee := data.get("assignee"):  # "assigned to Ann (email match, 100)" or why not
+            detail["assignee"] = assignee.get("note")
+        return detail
     if kind in (CONFIRMATION_POSTED, CONFIRMATION_SKIPPED):
         was = job.status
         _finish(job, "completed", at)

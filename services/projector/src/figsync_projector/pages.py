@@ -651,6 +651,19 @@ def settings_from_form(fields: dict[str, list[str]]) -> dict[str, Any]:
                 "to keep job details until erased on request)"
             )
         out["retention_days"] = int(days) if days else None
+    if "assignee_map" in fields:
+        out["assignee_map"] = admin.assignee_csv(one("assignee_map"))
+    if "notion_assignee_property" in fields:
+        # Empty: find the property by itself; "-": never assign.
+        prop = one("notion_assignee_property").strip()
+        out["notion_assignee_property"] = "" if prop == "-" else (prop or None)
+    if "assignee_match_threshold" in fields:
+        threshold = one("assignee_match_threshold").strip()
+        if not threshold.isdigit():
+            raise SettingsInvalid(
+                f"assignee_match_threshold: {threshold[:20]!r} is not a whole number from 0 to 100"
+            )
+        out["assignee_match_threshold"] = int(threshold)
     for text in ("done_template", "reopened_template", "notion_done_status"):
         if text in fields:
             out[text] = one(text).strip() or None

@@ -23,6 +23,7 @@ from notion_client.errors import HTTPResponseError, RequestTimeoutError
 from opentelemetry import trace
 
 from figsync_clients.budget import Budget, Budgets, LocalBudgets, Permit
+from figsync_clients.cache import SharedCache
 from figsync_clients.resilience import credential_key, parse_retry_after
 from figsync_notion.mapping import Person
 from figsync_notion.ports import NotionRefused
@@ -49,6 +50,8 @@ class NotionApi:
         wait_budget_seconds: float = 20.0,
         budgets: Budgets | None = None,
         http: httpx.AsyncClient | None = None,
+        cache: SharedCache | None = None,
+        users_ttl_seconds: float = 300.0,
     ) -> None:
         self.client = notion_client.AsyncClient(
             client=http,
@@ -63,7 +66,10 @@ class NotionApi:
         self.burst = burst
         self.budgets: Budgets = budgets or LocalBudgets()
         self.wait_budget = wait_budget_seconds
-        self._users: dict[str, tuple[float, list[Person]]] = {}
+        # The workspace's users, shared by every replica for users_ttl seconds (without a
+        # cache, each call reads them afresh).
+        self.cache = cache
+        self.users_ttl = users_ttl_seconds
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -184,18 +190,18 @@ class NotionApi:
                 return found
 
     async def users(self, token: str) -> list[Person]:
-        key = credential_key(token)
-        cached = self._users.get(key)
-        if cached and time.monotonic() - cached[0] < 300:
-            return cached[1]
-        people = [
-            Person(user["id"], user.get("name") or "",
-                   (user.get("person") or {}).get("email") or "")
-            for user in await self._every(token, "users.list", self.client.users.list)
-            if user.get("type") == "person"
-        ]  # fmt: skip
-        self._users[key] = (time.monotonic(), people)
-        return people
+        """The workspace's people (not bots), every page of GET /v1/users."""
+
+        async def load() -> list[dict[str, Any]]:
+            everyone = await self._every(token, "users.list", self.client.users.list)
+            return [u for u in everyone if Person.from_api(u) is not None]
+
+        if self.cache is None:
+            listed = await load()
+        else:
+            key = f"notion-users:{credential_key(token)}"
+            listed = await self.cache.fetch(key, self.users_ttl, load)
+        return [p for p in map(Person.from_api, listed) if p is not None]
 
     # -- pacing, Retry-After, circuit breaker ------------------------------------------------
 

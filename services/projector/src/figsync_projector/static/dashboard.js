@@ -66,4 +66,13 @@
       done();
     }
   });
+
+  // A file input with data-fills="textarea id" puts the chosen file's text there (a CSV of
+  // assignees); the server checks it when the form is saved.
+  document.addEventListener("change", function (event) {
+    var input = event.target.closest("input[type=file][data-fills]");
+    if (!input || !input.files || !input.files[0]) return;
+    var target = document.getElementById(input.getAttribute("data-fills"));
+    if (target) input.files[0].text().then(function (text) { target.value = text; });
+  });
 })();
