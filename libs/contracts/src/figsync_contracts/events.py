@@ -133,11 +133,26 @@ class ManualSyncCompleted(Event):
     jobs_started: list[str] = Field(default_factory=list)
 
 
+class TaskSummary(BaseModel):
+    """One piece of work in a thread that holds several (what one task page says)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    title: str = Field(max_length=60)
+    summary: str
+    action_items: list[str] = Field(default_factory=list)
+    priority: Priority
+    category: Category
+
+
+MAX_TASKS_PER_THREAD = 5
+
+
 @_register
 class SummaryGenerated(Event):
     """The thread was summarised (by the model, from cache, or by the fallback)."""
 
-    personal = frozenset({"title", "summary", "action_items"})
+    personal = frozenset({"title", "summary", "action_items", "tasks"})
 
     title: str = Field(max_length=60)
     summary: str
@@ -154,6 +169,13 @@ class SummaryGenerated(Event):
         default=None,
         description="Why the fallback summary was used (a stable code such as "
         "ai_disabled, budget_exceeded, anthropic.circuit_open); None unless source=fallback.",
+    )
+    tasks: list[TaskSummary] = Field(
+        default_factory=list,
+        max_length=MAX_TASKS_PER_THREAD,
+        description="When the thread asks for separate pieces of work (the team allows more "
+        "than one task per thread): one entry per task page, the first the same as the "
+        "summary's own fields. Empty: one task, the summary itself.",
     )
 
 
@@ -185,11 +207,24 @@ class Assignment(BaseModel):
     confidence: float | None = Field(default=None, ge=0, le=100)
 
 
+class TaskPage(BaseModel):
+    """Another task page of the job (the thread held several pieces of work)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    index: int = Field(
+        ge=1, lt=MAX_TASKS_PER_THREAD, description="Its place in the summary's tasks."
+    )
+    page_id: str
+    url: str
+
+
 @_register
 class TaskCreated(Event):
-    """The Notion task page exists for this job."""
+    """The Notion task page exists for this job (its first task's, when there are several:
+    the others are in `pages`)."""
 
-    personal = frozenset({"url", "assignee"})
+    personal = frozenset({"url", "assignee", "pages"})
 
     page_id: str
     url: str
@@ -200,6 +235,9 @@ class TaskCreated(Event):
     )
     assignee: Assignment | None = Field(
         default=None, description="The assignee decision; None when assigning was not asked for."
+    )
+    pages: list[TaskPage] = Field(
+        default_factory=list, description="The job's other task pages, one per further task."
     )
 
 

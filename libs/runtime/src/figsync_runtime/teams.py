@@ -13,6 +13,7 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from figsync_contracts import TeamSettingsChanged, new_envelope, team_stream_id
+from figsync_contracts.events import MAX_TASKS_PER_THREAD
 from figsync_eventstore import Appended, PostgresEventStore
 from figsync_runtime.edge import check_networks
 from figsync_runtime.logs import register_secret
@@ -107,6 +108,9 @@ class TeamSettings(BaseModel):
     ai_enabled: bool = True
     ai_model: str | None = None
     ai_monthly_budget_usd: Decimal | None = None
+    # Up to this many task pages from one thread when it asks for separate pieces of work
+    # (1: one task per thread, the summary itself).
+    max_tasks_per_thread: int = Field(default=1, ge=1, le=MAX_TASKS_PER_THREAD)
     confirmations_enabled: bool = True
     confirmation_template: str | None = None
     recipient_addresses: list[str] = Field(default_factory=list)

@@ -57,7 +57,15 @@ def hooks_from_env(env: Mapping[str, str]) -> Hooks:
     if path := get("CLOCK_OFFSET_FILE"):
         options["clock"] = OffsetClock(path)
     if marker := get("NOTION_HANG_AFTER_CREATE"):
-        options["notion_after_create"] = freeze_once(marker)
+        # The n-th page created (a job with several tasks makes one page each).
+        created, nth = [0], int(get("NOTION_HANG_AFTER_CREATE_COUNT") or 1)
+        freeze_page = freeze_once(marker, lambda: created[0] >= nth)
+
+        def after_create() -> None:
+            created[0] += 1
+            freeze_page()
+
+        options["notion_after_create"] = after_create
     if marker := get("NOTIFIER_HANG_AFTER_REPLY"):
         options["notifier_after_reply"] = freeze_once(marker)
     if marker := get("RELAY_HANG_AFTER_PUBLISH"):

@@ -26,7 +26,11 @@ from figsync_eventstore import RecordedEvent
 from figsync_notifier.messages import budget_message, failure_message
 from figsync_notifier.ports import AlertChannel, FigmaComments, Teams
 from figsync_runtime import PermanentError, RetryableError, StepContext, StepError
-from figsync_runtime.confirmation import render_confirmation, template_problems
+from figsync_runtime.confirmation import (
+    MAX_MESSAGE_CHARS,
+    render_confirmation,
+    template_problems,
+)
 from figsync_runtime.teams import TeamSettings
 
 log = structlog.get_logger("figsync.notifier")
@@ -64,6 +68,16 @@ class Confirmer:
     teams: Teams
     # Called right after Figma accepted the reply; crash tests hang the process here.
     after_reply: Callable[[], None] = lambda: None
+
+
+def other_tasks(task: TaskCreated, summary: SummaryGenerated | None) -> str:
+    """The reply's lines for the job's other task pages (a thread with several pieces of
+    work): one per page, its title and link, so one reply lists every task."""
+    if not task.pages:
+        return ""
+    titles = {i: t.title for i, t in enumerate(summary.tasks)} if summary else {}
+    lines = [f"• {titles.get(p.index, f'Task {p.index + 1}')} — {p.url}" for p in task.pages]
+    return "\n" + "\n".join(lines)
 
 
 async def confirm(ctx: StepContext, deps: Confirmer) -> None:
@@ -105,15 +119,16 @@ async def confirm(ctx: StepContext, deps: Confirmer) -> None:
     if template and (problems := template_problems(template)):
         log.warning("confirmation template has problems", problems=problems)
     summary = latest(ctx.history, SummaryGenerated)
-    message = render_confirmation(
-        template,
-        {
-            "title": summary.title if summary else thread.file_name or "Figma comment",
-            "url": task.url,
-            "file_name": thread.file_name,
-            "file_url": thread.file_url,
-        },
-    )
+    values = {
+        "title": summary.title if summary else thread.file_name or "Figma comment",
+        "url": task.url,
+        "file_name": thread.file_name,
+        "file_url": thread.file_url,
+    }
+    message, others = render_confirmation(template, values), other_tasks(task, summary)
+    if len(message) + len(others) > MAX_MESSAGE_CHARS:  # a long template and several tasks
+        message = render_confirmation(None, values)
+    message += others
 
     async def record_intent() -> None:
         await ctx.record_intent(REPLY_EFFECT, key=ctx.job_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import structlog
@@ -13,6 +13,7 @@ from figsync_contracts import (
     Assignment,
     SummaryGenerated,
     TaskCreated,
+    TaskPage,
     ThreadResolved,
     ThreadUpdated,
 )
@@ -107,33 +108,77 @@ def task_of(ctx: StepContext) -> Task:
     return Task(job_id=ctx.job_id, thread=thread, summary=summary, created_at=created)
 
 
+def tasks_of(ctx: StepContext) -> list[Task]:
+    """The job's tasks: one, or one per piece of work when the summary holds several."""
+    first = task_of(ctx)
+    summary = first.summary
+    if len(summary.tasks) <= 1:
+        return [first]
+    return [
+        replace(first, summary=summary.model_copy(update=part.model_dump()), index=i)
+        for i, part in enumerate(summary.tasks)
+    ]
+
+
+@dataclass(frozen=True)
+class Made:
+    """One task page as the step left it."""
+
+    task: Task
+    page: dict[str, Any]
+    schema: Schema
+    decision: Assignment | None
+    reused: bool
+
+
 async def create_task(ctx: StepContext, deps: NotionTasks) -> None:
-    """Create the job's task page, or find the one an earlier attempt created, then append the
-    page body's remaining blocks and record TaskCreated."""
-    task = task_of(ctx)
+    """Create the job's task page (or one per task when the thread holds several), or find
+    the ones an earlier attempt created, then record TaskCreated once for all of them."""
     target = await target_of(deps.teams, ctx.team)
+    made = [await _page(ctx, deps, target, task) for task in tasks_of(ctx)]
+    first = made[0]
+    await ctx.emit(
+        TaskCreated(
+            page_id=first.page["id"],
+            url=first.page.get("url") or "",
+            data_source_id=first.schema.data_source_id,
+            reused=first.reused,
+            comment_ids=[c.comment_id for c in first.task.thread.thread],
+            assignee=first.decision,
+            pages=[
+                TaskPage(index=m.task.index, page_id=m.page["id"], url=m.page.get("url") or "")
+                for m in made[1:]
+            ],
+        )
+    )
+    log.info("task page ready", pages=len(made), page_id=first.page["id"],
+             reused=first.reused, assignee=first.decision.reason if first.decision else None)  # fmt: skip
+
+
+async def _page(ctx: StepContext, deps: NotionTasks, target: Target, task: Task) -> Made:
+    """One task page, exactly once: an intent (keyed by the page's sync id) before creating
+    it; after a crash, the page that carries the sync id is found and completed instead."""
     token = target.token
     schema = await _schema(deps, target)
     properties, decision = await _properties(deps, target, schema, task)
     blocks = mapping.page_blocks(task)
 
     page: dict[str, Any] | None = None
-    intended = bool(ctx.intents(EFFECT))
+    intended = any(i.key == task.sync_id for i in ctx.intents(EFFECT))
     if intended:
         # An earlier attempt was about to create the page: it may have, and died before saying so.
-        found = await deps.api.find_pages(
-            token, schema.data_source_id, deps.sync_property, task.job_id
-        )
+        found = await deps.api.find_pages(token, schema.data_source_id, deps.sync_property,
+                                          task.sync_id)  # fmt: skip
         page = found[0] if found else None
         if len(found) > 1:
-            log.warning("several pages carry this job's sync id", pages=[p["id"] for p in found])
+            log.warning("several pages carry this sync id", pages=[p["id"] for p in found])
     if page is not None:
         done = await deps.api.count_children(token, page["id"])
         rest = mapping.batches(blocks[done:], first_budget=mapping.MAX_REQUEST_BYTES)
         reused = True
     else:
         if not intended:
-            await ctx.record_intent(EFFECT, key=task.job_id)
+            await ctx.record_intent(EFFECT, key=task.sync_id)
         page, rest, schema, decision = await _create(
             deps, target, schema, task, (properties, decision), blocks
         )
@@ -142,18 +187,7 @@ async def create_task(ctx: StepContext, deps: NotionTasks) -> None:
     for batch in rest:
         if batch:
             await deps.api.append_children(token, page["id"], batch)
-    await ctx.emit(
-        TaskCreated(
-            page_id=page["id"],
-            url=page.get("url") or "",
-            data_source_id=schema.data_source_id,
-            reused=reused,
-            comment_ids=[c.comment_id for c in task.thread.thread],
-            assignee=decision,
-        )
-    )
-    log.info("task page ready", page_id=page["id"], reused=reused,
-             assignee=decision.reason if decision else None)  # fmt: skip
+    return Made(task, page, schema, decision, reused)
 
 
 async def _schema(deps: NotionTasks, target: Target, *, fresh: bool = False) -> Schema:

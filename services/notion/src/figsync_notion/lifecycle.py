@@ -81,8 +81,26 @@ def on_page(history: list[RecordedEvent]) -> set[str]:
     return shown
 
 
+def task_pages(created: RecordedEvent) -> list[tuple[str, int]]:
+    """The job's task pages with their place among its tasks: the first, then the others."""
+    others = [(p["page_id"], int(p["index"])) for p in created.data.get("pages") or []]
+    return [(created.data["page_id"], 0), *others]
+
+
+def part_of(refreshed: SummaryRefreshed, index: int) -> SummaryRefreshed | None:
+    """What a refresh says of the task at `index`: the summary itself for a single task, its
+    entry when it holds several; None when it no longer has that many (the page keeps its
+    properties and still gets the thread's new comments)."""
+    if not refreshed.tasks:
+        return refreshed if index == 0 else None
+    if index >= len(refreshed.tasks):
+        return None
+    return refreshed.model_copy(update=refreshed.tasks[index].model_dump())
+
+
 async def update_task(ctx: StepContext, deps: Lifecycle) -> None:
-    """SummaryRefreshed: the page catches up with the thread, once."""
+    """SummaryRefreshed: each task page catches up with the thread, once (a thread with
+    several tasks updates its pages, task by task; it never adds one)."""
     refreshed = ctx.event()
     assert isinstance(refreshed, SummaryRefreshed)
     created = _latest(ctx.history, TaskCreated.type)
@@ -92,37 +110,41 @@ async def update_task(ctx: StepContext, deps: Lifecycle) -> None:
             log.info("thread update for a job without a task; nothing to update")
             return
         raise WaitError("notion.task_pending", "the task is not created yet", retry_after=5.0)
-    page_id = created.data["page_id"]
     thread = current_thread(ctx.history)
     assert thread is not None
     target = await target_of(deps.tasks.teams, ctx.team)
     schema = await _schema(deps.tasks, target)
-    task = Task(job_id=ctx.job_id, thread=thread, summary=refreshed)
     shown = on_page(ctx.history)
     new = [c for c in thread.thread if c.comment_id not in shown]
-    if new:
-        if any(i.key == ctx.trigger.id for i in ctx.intents(UPDATE_EFFECT)):
+    retry = any(i.key == ctx.trigger.id for i in ctx.intents(UPDATE_EFFECT))
+    if new and not retry:
+        await ctx.record_intent(UPDATE_EFFECT, key=ctx.trigger.id)
+    updated: set[str] = set()
+    for page_id, index in task_pages(created):
+        part = part_of(refreshed, index)
+        task = Task(job_id=ctx.job_id, thread=thread, summary=part or refreshed, index=index)
+        missing = new
+        if new and retry:
             # An earlier attempt may have appended some: the page's links say which.
             blocks = json.dumps(await deps.tasks.api.children(target.token, page_id))
-            new = [c for c in new if mapping.comment_link(task, c.comment_id) not in blocks]
-        else:
-            await ctx.record_intent(UPDATE_EFFECT, key=ctx.trigger.id)
-    properties = await _refreshed_properties(deps.tasks, target, schema, task)
-    try:
-        if new:
-            blocks = mapping.update_blocks(task, new, ctx.clock.now())
-            for batch in mapping.batches(blocks, first_budget=mapping.MAX_REQUEST_BYTES):
-                if batch:
-                    await deps.tasks.api.append_children(target.token, page_id, batch)
-        if properties:
-            await deps.tasks.api.update_page(target.token, page_id, properties)
-    except NotionRefused as error:
-        raise page_refused(error, ctx.team, page_id, "updating the task page") from error
+            missing = [c for c in new if mapping.comment_link(task, c.comment_id) not in blocks]
+        properties = await _refreshed_properties(deps.tasks, target, schema, task) if part else {}
+        try:
+            if missing:
+                blocks = mapping.update_blocks(task, missing, ctx.clock.now())
+                for batch in mapping.batches(blocks, first_budget=mapping.MAX_REQUEST_BYTES):
+                    if batch:
+                        await deps.tasks.api.append_children(target.token, page_id, batch)
+            if properties:
+                await deps.tasks.api.update_page(target.token, page_id, properties)
+        except NotionRefused as error:
+            raise page_refused(error, ctx.team, page_id, "updating the task page") from error
+        updated |= set(properties)
     await ctx.emit(
         TaskUpdated(
-            page_id=page_id,
-            comments_added=[c.comment_id for c in thread.thread if c.comment_id not in shown],
-            properties_updated=sorted(properties),
+            page_id=created.data["page_id"],
+            comments_added=[c.comment_id for c in new],
+            properties_updated=sorted(updated),
         )
     )
 
@@ -205,12 +227,13 @@ async def close_task(ctx: StepContext, deps: Lifecycle) -> None:
     page_id = created.data["page_id"]
     if not any(i.key == values[0] for i in ctx.intents(STATUS_EFFECT)):
         await ctx.record_intent(STATUS_EFFECT, key=values[0])
-    try:
-        await deps.tasks.api.update_page(
-            target.token, page_id, {binding.prop: {binding.kind: {"name": values[0]}}}
-        )
-    except NotionRefused as error:
-        raise page_refused(error, ctx.team, page_id, "setting the task done") from error
+    for each, _ in task_pages(created):  # setting a status twice is harmless: no check
+        try:
+            await deps.tasks.api.update_page(
+                target.token, each, {binding.prop: {binding.kind: {"name": values[0]}}}
+            )
+        except NotionRefused as error:
+            raise page_refused(error, ctx.team, each, "setting the task done") from error
     await ctx.emit(
         TaskStatusChanged(
             page_id=page_id,

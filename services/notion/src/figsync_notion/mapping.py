@@ -77,6 +77,14 @@ class Task:
     thread: ThreadResolved
     summary: SummaryGenerated
     created_at: datetime | None = None
+    # Its place among the thread's tasks (0: the first, or the only one).
+    index: int = 0
+
+    @property
+    def sync_id(self) -> str:
+        """What the page's sync-id property holds: the job id, `#n` after it for the n-th of
+        several tasks (so each page is found again, alone, after a crash)."""
+        return self.job_id if self.index == 0 else f"{self.job_id}#{self.index + 1}"
 
     @property
     def thread_url(self) -> str:
@@ -373,7 +381,7 @@ def build_properties(
         value = property_value(b.kind, task.value(b.task_field), directory)
         if value is not None:
             properties[b.prop] = value
-    properties[sync_property] = {"rich_text": rich_text(task.job_id)}
+    properties[sync_property] = {"rich_text": rich_text(task.sync_id)}
     return _fit_properties(properties)
 
 

@@ -89,6 +89,11 @@ class SettingsPatch(BaseModel):
     ai_enabled: bool | None = None
     ai_model: Text | None = None
     ai_monthly_budget_usd: Annotated[Decimal, Field(ge=0, le=1_000_000)] | None = None
+    max_tasks_per_thread: Annotated[int, Field(ge=1, le=5)] | None = Field(
+        default=None,
+        description="up to this many task pages from one thread that asks for separate pieces "
+        "of work (1: one task per thread)",
+    )
     confirmations_enabled: bool | None = None
     confirmation_template: Annotated[str, Field(max_length=MAX_TEMPLATE_CHARS)] | None = None
     recipient_addresses: Annotated[list[Text], Field(max_length=50)] | None = None

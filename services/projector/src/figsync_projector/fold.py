@@ -88,7 +88,7 @@ JOB_ERASED = JobErased.type
 _PERSONAL_COLUMNS = ("author", "mention", "title", "comment_text", "error_message")
 # What the timeline's details hold of them (subject, title, ignore detail, error, task link,
 # who the task was assigned to).
-PERSONAL_DETAILS = ("subject", "title", "detail", "message", "url", "assignee")
+PERSONAL_DETAILS = ("subject", "title", "detail", "message", "url", "assignee", "pages")
 
 
 @lru_cache(maxsize=256)
@@ -380,6 +380,8 @@ def apply(job: JobRow, event: RecordedEvent, delta: Delta, team: str) -> dict[st
         detail = {"url": job.notion_url, "reused": bool(data.get("reused"))}
         if assignee := data.get("assignee"):  # "assigned to Ann (email match, 100)" or why not
             detail["assignee"] = assignee.get("note")
+        if pages := data.get("pages"):  # the thread's other tasks, one page each
+            detail["pages"] = [p.get("url") for p in pages]
         return detail
     if kind in (CONFIRMATION_POSTED, CONFIRMATION_SKIPPED):
         was = job.status

@@ -643,6 +643,11 @@ def settings_from_form(fields: dict[str, list[str]]) -> dict[str, Any]:
             ) from error
     if "allowed_networks" in fields:
         out["allowed_networks"] = _lines(fields, "allowed_networks")
+    if "max_tasks_per_thread" in fields:
+        most = one("max_tasks_per_thread").strip()
+        if most not in {"1", "2", "3", "4", "5"}:
+            raise SettingsInvalid(f"max_tasks_per_thread: {most[:20]!r} is not 1 to 5")
+        out["max_tasks_per_thread"] = int(most)
     if "retention_days" in fields:
         days = one("retention_days").strip().removesuffix("days").strip()
         if days and not days.isdigit():
