@@ -25,6 +25,15 @@ from pydantic import (
 
 from figsync_runtime.confirmation import MAX_TEMPLATE_CHARS, template_problems
 from figsync_runtime.edge import check_networks
+from figsync_runtime.routing import (
+    MAX_NOTION_ROUTES,
+    MAX_NOTION_TARGETS,
+    NotionRoute,
+    NotionTarget,
+    field_mapping_of,
+    file_key_of,
+    notion_id_of,
+)
 from figsync_runtime.teams import (
     DEFAULT_TEAM,
     MAX_ASSIGNEE_PAIRS,
@@ -34,9 +43,6 @@ from figsync_runtime.teams import (
     one_pair_per_handle,
 )
 
-_FIGMA_URL = re.compile(r"figma\.com/(?:file|design|board|proto|slides)/([A-Za-z0-9_-]+)")
-_FILE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_NOTION_ID = re.compile(r"([0-9a-fA-F]{32})(?:[?#].*)?$")
 _EMAIL = re.compile(r"^[^@\s<>\"]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,63}$")
 _MODEL = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -53,29 +59,6 @@ assert FIGMA_SEATS == get_args(TeamSettings.model_fields["figma_seat"].annotatio
 MAX_FIGMA_PER_MINUTE = 10_000
 
 
-def file_key_of(value: str) -> str:
-    """A Figma file key from a key or a file URL."""
-    value = value.strip()
-    found = _FIGMA_URL.search(value)
-    key = found.group(1) if found else value
-    if not _FILE_KEY.match(key):
-        raise ValueError(f"{value[:80]!r} is neither a Figma file key nor a Figma file URL")
-    return key
-
-
-def notion_id_of(value: str) -> str:
-    """A Notion database id (dashed) from an id, with or without dashes, or a database URL."""
-    compact = value.strip().replace("-", "")
-    found = _NOTION_ID.search(compact)
-    if not found:
-        raise ValueError(
-            f"{value[:80]!r} is not a Notion database id or URL (32 hex digits; copy the "
-            "database's link in Notion)"
-        )
-    h = found.group(1).lower()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
 class SettingsPatch(BaseModel):
     """The settings an admin may change; omitted fields stay as they are."""
 
@@ -86,6 +69,13 @@ class SettingsPatch(BaseModel):
     figma_files: Annotated[list[Text], Field(max_length=200)] | None = None
     notion_database_id: Text | None = None
     notion_field_mapping: Annotated[dict[Text, Text], Field(max_length=50)] | None = None
+    # Routing (docs/architecture.md, "Routing"): each list replaces the saved one.
+    notion_targets: Annotated[list[NotionTarget], Field(max_length=MAX_NOTION_TARGETS)] | None = (
+        Field(default=None, description="named Notion databases with their field mappings")
+    )
+    notion_routes: Annotated[list[NotionRoute], Field(max_length=MAX_NOTION_ROUTES)] | None = Field(
+        default=None, description="ordered rules; the first that matches a task picks its target"
+    )
     ai_enabled: bool | None = None
     ai_model: Text | None = None
     ai_monthly_budget_usd: Annotated[Decimal, Field(ge=0, le=1_000_000)] | None = None
@@ -171,12 +161,7 @@ class SettingsPatch(BaseModel):
     @field_validator("notion_field_mapping")
     @classmethod
     def _mapping(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        if value is None:
-            return None
-        for prop, task_field in value.items():
-            if not prop.strip() or _CONTROL.search(prop + task_field):
-                raise ValueError(f"bad mapping entry {prop[:40]!r} → {task_field[:40]!r}")
-        return {k.strip(): v.strip() for k, v in value.items()}
+        return None if value is None else field_mapping_of(value)
 
     @field_validator("ai_model")
     @classmethod
