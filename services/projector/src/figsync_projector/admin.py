@@ -267,14 +267,66 @@ def assignee_csv(text: str) -> list[dict[str, str]]:
     return pairs
 
 
+def targets_from_text(text: str) -> list[dict[str, Any]]:
+    """The settings form's targets, one per line: `Name | database id or link | Property = task
+    field, …` (the mapping optional), or SettingsInvalid naming each bad line."""
+    targets: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) not in (2, 3):
+            problems.append(f"line {number}: `Name | database id or link | Property = field, …`")
+            continue
+        mapping: dict[str, str] = {}
+        for entry in (e for e in (cells[2] if len(cells) == 3 else "").split(",") if e.strip()):
+            prop, sep, task_field = entry.rpartition("=")
+            if not sep:
+                problems.append(f"line {number}: {entry.strip()[:60]!r} is not `Property = field`")
+            mapping[prop.strip()] = task_field.strip()
+        targets.append({"name": cells[0], "database_id": cells[1], "field_mapping": mapping})
+    if problems:
+        raise SettingsInvalid("notion_targets: " + "; ".join(problems[:10]))
+    return targets
+
+
+_ROUTE_KEYS = {"files": "file_keys", "file": "file_keys", "categories": "categories",
+               "category": "categories", "priorities": "priorities", "priority": "priorities"}  # fmt: skip
+
+
+def routes_from_text(text: str) -> list[dict[str, Any]]:
+    """The settings form's routes, in order, one per line: `Target | files: KEY … | categories:
+    design … | priorities: high …` (the conditions given), or SettingsInvalid naming each bad
+    line."""
+    routes: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        target, *conditions = (c.strip() for c in line.split("|"))
+        rule: dict[str, Any] = {"target": target}
+        for condition in conditions:
+            key, sep, values = condition.partition(":")
+            if not sep or key.strip().lower() not in _ROUTE_KEYS:
+                problems.append(f"line {number}: {condition[:60]!r} is not `files: …`, "
+                                "`categories: …` or `priorities: …`")  # fmt: skip
+                continue
+            rule[_ROUTE_KEYS[key.strip().lower()]] = values.replace(",", " ").split()
+        routes.append(rule)
+    if problems:
+        raise SettingsInvalid("notion_routes: " + "; ".join(problems[:10]))
+    return routes
+
+
 def parse_patch(data: Any) -> SettingsPatch:
     try:
         return SettingsPatch.model_validate(data)
     except ValidationError as error:
-        raise SettingsInvalid(_problems(error)) from error
+        raise SettingsInvalid(problems_of(error)) from error
 
 
-def _problems(error: ValidationError) -> str:
+def problems_of(error: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg'].removeprefix('Value error, ')}"
         for e in error.errors()
@@ -325,11 +377,19 @@ class NotionCheck:
         self.transport = transport
 
     async def run(
-        self, team: str, database_id: str | None, field_mapping: dict[str, str] | None
+        self,
+        team: str,
+        database_id: str | None,
+        field_mapping: dict[str, str] | None,
+        targets: list[NotionTarget] | None = None,
     ) -> dict[str, Any]:
+        """The check of the team's database and every target (the proposed ones, or the saved)."""
         if not self.url:
             return _unavailable("set FIGSYNC_NOTION_CHECK_URL to the notion service's address")
-        body = {"team": team, "database_id": database_id, "field_mapping": field_mapping}
+        body: dict[str, Any] = {"team": team, "database_id": database_id,
+                                "field_mapping": field_mapping}  # fmt: skip
+        if targets is not None:
+            body["targets"] = [t.model_dump() for t in targets]
         try:
             async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
                 response = await client.post(
