@@ -164,6 +164,11 @@ class EffectIntended(Event):
     step: str
     effect: str
     key: str
+    context: dict[str, str] = Field(
+        default_factory=dict,
+        description="What the step decided before the effect, kept for its retries (for the "
+        "task page: the Notion target and its database).",
+    )
 
 
 class Assignment(BaseModel):
@@ -200,6 +205,16 @@ class TaskCreated(Event):
     )
     assignee: Assignment | None = Field(
         default=None, description="The assignee decision; None when assigning was not asked for."
+    )
+    target: str | None = Field(
+        default=None,
+        description='The Notion target the task went to ("default": the team\'s '
+        "notion_database_id); None before routing existed.",
+    )
+    route: str | None = Field(
+        default=None,
+        description='Which rule chose the target ("route 2 (category design)", '
+        '"no route matched").',
     )
 
 

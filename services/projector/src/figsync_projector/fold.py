@@ -380,6 +380,8 @@ def apply(job: JobRow, event: RecordedEvent, delta: Delta, team: str) -> dict[st
         detail = {"url": job.notion_url, "reused": bool(data.get("reused"))}
         if assignee := data.get("assignee"):  # "assigned to Ann (email match, 100)" or why not
             detail["assignee"] = assignee.get("note")
+        if data.get("target"):  # which Notion target, and the rule that chose it
+            detail.update(target=data["target"], route=data.get("route"))
         return detail
     if kind in (CONFIRMATION_POSTED, CONFIRMATION_SKIPPED):
         was = job.status
