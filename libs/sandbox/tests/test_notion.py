@@ -7,6 +7,8 @@ import pytest
 from sandbox_shapes import assert_same_shape, recorded
 
 from figsync_sandbox import (
+    BUGS_DATA_SOURCE_ID,
+    BUGS_DATABASE_ID,
     NOTION_VERSION,
     PRIVATE_DATABASE_ID,
     TASKS_DATA_SOURCE_ID,
@@ -351,3 +353,34 @@ async def test_a_people_property_takes_workspace_users_only(notion, sandbox_api)
     empty = await notion.post("/v1/pages", json={"parent": {"data_source_id": source},
         "properties": {"Name": {"title": [{"text": {"content": "u"}}]}}})  # fmt: skip
     assert empty.json()["properties"]["Assignee"]["people"] == []
+
+
+async def test_several_databases_each_keep_their_own_schema_and_pages(notion):
+    async def create(source, properties):
+        return await notion.post(
+            "/v1/pages", json={"parent": {"data_source_id": source}, "properties": properties}
+        )
+
+    bugs = await notion.get(f"/v1/databases/{BUGS_DATABASE_ID}")
+    assert bugs.json()["data_sources"] == [{"id": BUGS_DATA_SOURCE_ID, "name": "Bugs"}]
+    seeded = await notion.post("/_sandbox/databases", json={
+        "title": "Reviews", "properties": {"Name": {"title": {}}},
+        "id": "12345678-1234-4234-8234-123456789abc",
+        "data_source_id": "87654321-4321-4321-8321-cba987654321"})  # fmt: skip
+    assert seeded.json() == {"id": "12345678-1234-4234-8234-123456789abc",
+                             "data_source_id": "87654321-4321-4321-8321-cba987654321"}  # fmt: skip
+    title = [{"text": {"content": "Crash on save"}}]
+    made = await create(BUGS_DATA_SOURCE_ID, {"Name": {"title": title},
+                                              "Severity": {"select": {"name": "high"}}})  # fmt: skip
+    assert made.status_code == 200, made.text
+    assert made.json()["parent"]["database_id"] == BUGS_DATABASE_ID
+    review = await create(seeded.json()["data_source_id"], {"Name": {"title": title}})
+    assert review.status_code == 200, review.text
+    # The Tasks schema is not the Bugs one: its properties are refused there.
+    wrong = await create(BUGS_DATA_SOURCE_ID, {"Title": {"title": title}})
+    assert wrong.status_code == 400 and "Title is not a property" in wrong.json()["message"]
+    only_bugs = (await notion.get(f"/_sandbox/pages?data_source_id={BUGS_DATA_SOURCE_ID}")).json()
+    assert [p["id"] for p in only_bugs["pages"]] == [made.json()["id"]]
+    assert len((await notion.get("/_sandbox/pages")).json()["pages"]) == 2
+    query = await notion.post(f"/v1/data_sources/{TASKS_DATA_SOURCE_ID}/query", json={})
+    assert query.json()["results"] == []

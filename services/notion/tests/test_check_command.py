@@ -8,7 +8,12 @@ import pytest
 from notion_jobs import configure_team
 
 from figsync_cli.main import main as figsync
-from figsync_sandbox import PRIVATE_DATABASE_ID, TASKS_DATABASE_ID
+from figsync_sandbox import (
+    BUGS_DATA_SOURCE_ID,
+    BUGS_DATABASE_ID,
+    PRIVATE_DATABASE_ID,
+    TASKS_DATABASE_ID,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -96,3 +101,28 @@ async def test_the_default_team_can_be_checked_from_the_environment_alone(
     monkeypatch.setenv("NOTION_API_KEY", "ntn_wrong")
     code, out = await run(capsys)
     assert code == 1 and "notion.unauthorized" in out
+
+
+async def test_every_target_is_checked_and_a_broken_one_fails_the_check(
+    event_store, notion, capsys
+):
+    teams = await configure_team(event_store, notion)
+    await teams.change("default", {"notion_targets": [
+        {"name": "Bugs", "database_id": BUGS_DATABASE_ID,
+         "field_mapping": {"Name": "title", "Severity": "priority", "Nope": "summary"}},
+        {"name": "Roadmap", "database_id": PRIVATE_DATABASE_ID},
+    ]}, changed_by="test")  # fmt: skip
+    code, out = await run(capsys)
+    lines = out.splitlines()
+    assert code == 1, out
+    assert lines[0].startswith('team default: database "Tasks"')
+    bugs = lines.index(next(line for line in lines if line.startswith("target Bugs:")))
+    assert lines[bugs].startswith(
+        f'target Bugs: database "Bugs" (data source {BUGS_DATA_SOURCE_ID})'
+    )
+    assert "  ok     Severity (select) ← priority" in lines[bugs:]
+    assert any(line.startswith('  error  notion.property_missing: the database "Bugs" has no '
+                               'property "Nope"') for line in lines[bugs:])  # fmt: skip
+    roadmap = lines.index("target Roadmap:")
+    assert lines[roadmap + 1].startswith("  error  notion.database_not_shared")
+    assert lines[-1] == "result: 2 problem(s): tasks will fail"

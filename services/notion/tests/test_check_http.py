@@ -10,7 +10,7 @@ from figsync_notion.bootstrap import notion_api
 from figsync_notion.check_http import check_app, internal_token
 from figsync_notion.settings import NotionSettings
 from figsync_runtime.secrets import DEVELOPMENT_KEY
-from figsync_sandbox import TASKS_DATABASE_ID
+from figsync_sandbox import BUGS_DATABASE_ID, TASKS_DATABASE_ID
 
 pytestmark = pytest.mark.integration
 
@@ -55,3 +55,24 @@ async def test_only_figsync_services_may_run_it_and_bad_requests_are_named(clien
         assert bad.status_code == 422, body
     unknown = await client.post("/internal/notion/check", json={"team": "nobody"})
     assert unknown.json()["ok"] is False
+
+
+async def test_proposed_targets_are_checked_each_and_hostile_ones_refused(client, sandbox_api):
+    proposed = await client.post("/internal/notion/check", json={"team": "acme", "targets": [
+        {"name": "Bugs", "database_id": BUGS_DATABASE_ID, "field_mapping": {"Name": "title"}}]})  # fmt: skip
+    report = proposed.json()
+    assert report["ok"] is True, report
+    assert any(line.startswith('target Bugs: database "Bugs"') for line in report["lines"])
+    assert "  ok     Name (title) ← title" in report["lines"]
+    for targets in (
+        [{"name": "Bugs", "database_id": "../v1/users"}],
+        [{"name": "default", "database_id": BUGS_DATABASE_ID}],
+        [{"name": f"T{i}", "database_id": f"{i:032x}"} for i in range(11)],
+        "Bugs",
+    ):
+        refused = await client.post(
+            "/internal/notion/check", json={"team": "acme", "targets": targets}
+        )
+        assert refused.status_code == 422, targets
+        assert refused.json()["error"]["code"] == "request.invalid"
+    assert {r.method for r in sandbox_api.notion.requests()} == {"GET"}

@@ -229,6 +229,15 @@ NOTION = Section(
             "permanent",
         ),
         ErrorCode(
+            "notion.target_missing",
+            "The job's first attempt chose a Notion target (by the team's routes) that has since "
+            "been renamed or removed; a job's task goes to one target only, so the retry does not "
+            "choose another.",
+            "Add the target back under Settings → Notion → Targets (the same name and database), "
+            f"{_RETRY}.",
+            "permanent",
+        ),
+        ErrorCode(
             "notion.database_not_shared",
             "The integration cannot see the database: it was never shared with it, the share "
             "was removed, or the id is wrong.",

@@ -186,6 +186,11 @@ class EffectIntended(Event):
     step: str
     effect: str
     key: str
+    context: dict[str, str] = Field(
+        default_factory=dict,
+        description="What the step decided before the effect, kept for its retries (for the "
+        "task page: the Notion target and its database).",
+    )
 
 
 class Assignment(BaseModel):
@@ -238,6 +243,16 @@ class TaskCreated(Event):
     )
     pages: list[TaskPage] = Field(
         default_factory=list, description="The job's other task pages, one per further task."
+    )
+    target: str | None = Field(
+        default=None,
+        description='The Notion target the task went to ("default": the team\'s '
+        "notion_database_id); None before routing existed.",
+    )
+    route: str | None = Field(
+        default=None,
+        description='Which rule chose the target ("route 2 (category design)", '
+        '"no route matched").',
     )
 
 

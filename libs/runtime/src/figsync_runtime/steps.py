@@ -123,9 +123,13 @@ class StepContext:
                     found.append(intent)
         return found
 
-    async def record_intent(self, effect: str, key: str) -> None:
-        """Record, before an external call, that this step is about to cause `effect`."""
-        await self.emit(EffectIntended(step=self.step, effect=effect, key=key), final=False)
+    async def record_intent(
+        self, effect: str, key: str, context: dict[str, str] | None = None
+    ) -> None:
+        """Record, before an external call, that this step is about to cause `effect` (with
+        what it decided for it, which its retries reuse)."""
+        intent = EffectIntended(step=self.step, effect=effect, key=key, context=context or {})
+        await self.emit(intent, final=False)
 
     async def emit(self, *events: Event, final: bool = True) -> None:
         """Append events to the job, after everything this step has seen; a concurrent append

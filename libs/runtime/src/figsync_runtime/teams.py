@@ -10,13 +10,30 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from figsync_contracts import TeamSettingsChanged, new_envelope, team_stream_id
 from figsync_contracts.events import MAX_TASKS_PER_THREAD
 from figsync_eventstore import Appended, PostgresEventStore
 from figsync_runtime.edge import check_networks
 from figsync_runtime.logs import register_secret
+from figsync_runtime.routing import (
+    MAX_NOTION_ROUTES,
+    MAX_NOTION_TARGETS,
+    NotionRoute,
+    NotionTarget,
+    Routed,
+    check_routing,
+    route,
+    target_named,
+)
 from figsync_runtime.secrets import Sealed, SecretBox
 
 DEFAULT_TEAM = "default"
@@ -105,6 +122,10 @@ class TeamSettings(BaseModel):
     figma_files: list[str] = Field(default_factory=list)
     notion_database_id: str | None = None
     notion_field_mapping: dict[str, str] = Field(default_factory=dict)
+    # More places for tasks (docs/architecture.md, "Routing"): named targets, and ordered routes
+    # to them; the first route that matches a task wins, the database above takes the rest.
+    notion_targets: list[NotionTarget] = Field(default_factory=list, max_length=MAX_NOTION_TARGETS)
+    notion_routes: list[NotionRoute] = Field(default_factory=list, max_length=MAX_NOTION_ROUTES)
     ai_enabled: bool = True
     ai_model: str | None = None
     ai_monthly_budget_usd: Decimal | None = None
@@ -154,6 +175,24 @@ class TeamSettings(BaseModel):
     @classmethod
     def _one_pair_per_handle(cls, value: list[AssigneePair]) -> list[AssigneePair]:
         return one_pair_per_handle(value)
+
+    @model_validator(mode="after")
+    def _routes_to_targets(self) -> TeamSettings:
+        check_routing(self.notion_targets, self.notion_routes)
+        return self
+
+    def route(self, *, file_key: str, category: str, priority: str) -> Routed:
+        """The Notion target of a task of this file, category and priority."""
+        return route(
+            self.notion_targets, self.notion_routes, self.notion_database_id,
+            self.notion_field_mapping, file_key=file_key, category=category, priority=priority,
+        )  # fmt: skip
+
+    def target(self, name: str) -> Routed | None:
+        """The target called `name` ("default": notion_database_id and its mapping), or None."""
+        return target_named(
+            name, self.notion_targets, self.notion_database_id, self.notion_field_mapping
+        )
 
 
 SETTABLE = frozenset(TeamSettings.model_fields) - {"team", "secrets_set", "version"}

@@ -13,6 +13,8 @@ from figsync_sandbox.figma import (
     FigmaState,
 )
 from figsync_sandbox.notion import (
+    BUGS_DATA_SOURCE_ID,
+    BUGS_DATABASE_ID,
     DEFAULT_NOTION_TOKEN,
     NOTION_VERSION,
     PRIVATE_DATABASE_ID,
@@ -23,6 +25,8 @@ from figsync_sandbox.notion import (
 from figsync_sandbox.servers import Sandbox, SandboxConfig
 
 __all__ = [
+    "BUGS_DATABASE_ID",
+    "BUGS_DATA_SOURCE_ID",
     "DEFAULT_ANTHROPIC_KEY",
     "DEFAULT_FIGMA_TOKEN",
     "DEFAULT_FILE_KEY",

@@ -29,6 +29,9 @@ ROOT_PAGE_ID = "393abc1e-edcd-80f3-813b-e205934558c6"
 TASKS_DATABASE_ID = "e234cdc8-4ad2-4371-a97e-999a238bf8f5"
 TASKS_DATA_SOURCE_ID = "b71e1213-3d03-46cb-b9c2-db9856a9f42d"
 PRIVATE_DATABASE_ID = "0f1e2d3c-4b5a-4697-8877-665544332211"
+# A second shared database, with a schema of its own, for teams that route tasks to several.
+BUGS_DATABASE_ID = "5b0a7c1e-2d3f-4a6b-8c9d-0e1f2a3b4c5d"
+BUGS_DATA_SOURCE_ID = "9e8d7c6b-5a49-4382-9170-a1b2c3d4e5f6"
 INTEGRATION_NAME = "figsync"
 INTEGRATION_ID = "1c4d872b-594c-8187-9bd4-0037d1cbbc2e"
 PERSON_USER_ID = "c2a4f1e0-5b3d-4e8f-9a7c-1d2e3f405162"
@@ -54,6 +57,14 @@ TASKS_PROPERTIES: dict[str, dict[str, Any]] = {
     },
     "Created From": {"rich_text": {}},
     "Mentioned User": {"rich_text": {}},
+}
+
+BUGS_PROPERTIES: dict[str, dict[str, Any]] = {
+    "Name": {"title": {}},
+    "Description": {"rich_text": {}},
+    "Severity": {"select": {"options": [{"name": n} for n in ("low", "medium", "high")]}},
+    "Figma Thread": {"url": {}},
+    "State": {"status": {"options": [{"name": n} for n in ("Not started", "Fixing", "Fixed")]}},
 }
 
 ERROR_CODES = {
@@ -256,6 +267,12 @@ class NotionState(control.ServerState):
                 TASKS_PROPERTIES,
                 database_id=TASKS_DATABASE_ID,
                 data_source_id=TASKS_DATA_SOURCE_ID,
+            )
+            self.add_database(
+                "Bugs",
+                BUGS_PROPERTIES,
+                database_id=BUGS_DATABASE_ID,
+                data_source_id=BUGS_DATA_SOURCE_ID,
             )
             self.add_database(
                 "Private Roadmap",
@@ -1160,6 +1177,7 @@ def _install_seed_routes(app: FastAPI, state: NotionState) -> None:
                 props,
                 shared=bool(body.get("shared", True)),
                 database_id=body.get("id"),
+                data_source_id=body.get("data_source_id"),
             )
         except (NotionValidationError, StopIteration, AttributeError) as exc:
             return control.control_error(400, f"notion.bad_database: {exc}")
@@ -1176,12 +1194,13 @@ def _install_seed_routes(app: FastAPI, state: NotionState) -> None:
         return JSONResponse({"ok": True})
 
     @app.get(f"{prefix}/pages")
-    async def pages() -> dict[str, Any]:
+    async def pages(data_source_id: str | None = None) -> dict[str, Any]:
+        """The pages created since the reset; `?data_source_id=` only those of one data source."""
         with state.lock:
             return {
                 "pages": [
                     dict(state.page_json(p), plain=p.plain(), children=p.children)
-                    for p in state.created_pages()
+                    for p in state.created_pages(data_source_id)
                 ]
             }
 

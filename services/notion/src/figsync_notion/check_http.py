@@ -1,7 +1,8 @@
 """The Notion check over HTTP, for the dashboard's Settings page (the projector calls it).
 
-POST /internal/notion/check {"team", "database_id"?, "field_mapping"?}: the same read-only check
-as `figsync notion check`, optionally with a database and mapping not saved yet. Only figsync
+POST /internal/notion/check {"team", "database_id"?, "field_mapping"?, "targets"?}: the same
+read-only check as `figsync notion check` (every target), optionally with a database, mapping
+and targets not saved yet. Only figsync
 services may call it: they show an HMAC of the purpose with the shared FIGSYNC_SECRET_KEY.
 """
 
@@ -10,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field, TypeAdapter, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -19,9 +21,11 @@ from starlette.routing import Route
 
 from figsync_notion.handlers import Teams
 from figsync_notion.ports import NotionPages
+from figsync_runtime.routing import MAX_NOTION_TARGETS, NotionTarget
 from figsync_runtime.teams import TEAM_ID, TeamSettings
 
 PURPOSE = "notion-check"
+TARGETS = TypeAdapter(Annotated[list[NotionTarget], Field(max_length=MAX_NOTION_TARGETS)])
 
 
 def internal_token(secret_key: str, purpose: str = PURPOSE) -> str:
@@ -29,10 +33,18 @@ def internal_token(secret_key: str, purpose: str = PURPOSE) -> str:
 
 
 class _Draft:
-    """The team as saved, with a proposed database and mapping in place of the saved ones."""
+    """The team as saved, with a proposed database, mapping and targets in place of the saved
+    ones."""
 
-    def __init__(self, teams: Teams, database_id: str | None, mapping: dict[str, str] | None):
+    def __init__(
+        self,
+        teams: Teams,
+        database_id: str | None,
+        mapping: dict[str, str] | None,
+        targets: list[NotionTarget] | None = None,
+    ):
         self.teams, self.database_id, self.mapping = teams, database_id, mapping
+        self.targets = targets
 
     async def get(self, team: str) -> TeamSettings | None:
         found = await self.teams.get(team)
@@ -43,6 +55,8 @@ class _Draft:
             changes["notion_database_id"] = self.database_id
         if self.mapping is not None:
             changes["notion_field_mapping"] = self.mapping
+        if self.targets is not None:
+            changes["notion_targets"] = self.targets
         return found.model_copy(update=changes)
 
     async def get_secret(self, team: str, name: str) -> str | None:
@@ -74,10 +88,15 @@ def check_app(
                 and all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items())
             ):
                 raise ValueError("field_mapping")
+            targets = body.get("targets")
+            if targets is not None:
+                targets = TARGETS.validate_python(targets)
+        except ValidationError as error:
+            return _error(422, "request.invalid", f"bad check request (targets: {error})")
         except (ValueError, KeyError, TypeError) as error:
             return _error(422, "request.invalid", f"bad check request ({error})")
         report = await check(
-            team, _Draft(teams, database_id, mapping), api,
+            team, _Draft(teams, database_id, mapping, targets), api,
             sync_property=sync_property, add_sync_property=add_sync_property,
         )  # fmt: skip
         return JSONResponse(

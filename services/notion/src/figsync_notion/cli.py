@@ -1,5 +1,6 @@
-"""`figsync notion check [--team T]`: validate a team's Notion database and mapping before any job
-runs. Reads only; prints one line per finding; exits 1 when a task could not be created."""
+"""`figsync notion check [--team T]`: validate a team's Notion databases (its own and each
+routing target's) and their mappings before any job runs. Reads only; prints one line per
+finding; exits 1 when a task could not be created."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from figsync_eventstore import PostgresEventStore, create_pool
 from figsync_notion import mapping
 from figsync_notion.adapters.notion_api import NotionApi
 from figsync_notion.bootstrap import notion_api
-from figsync_notion.handlers import Target, Teams, target_of
+from figsync_notion.handlers import Target, Teams, target_in, team_of
 from figsync_notion.ports import NotionPages, NotionRefused
 from figsync_notion.schema import Schemas, ensure_sync_property, unauthorized
 from figsync_notion.settings import NotionSettings
 from figsync_runtime import StepError, load_settings
+from figsync_runtime.routing import DEFAULT_TARGET
 from figsync_runtime.service import secret_box
 from figsync_runtime.teams import DEFAULT_TEAM, TeamRepository
 
@@ -77,23 +79,44 @@ async def check(
     sync_property: str = "Figsync ID",
     add_sync_property: bool = True,
 ) -> Report:
-    """Check that tasks of `team` can be created: token, database, sync-id property, mapping."""
+    """Check that tasks of `team` can be created in each of its targets: token, database,
+    sync-id property, mapping."""
     report = Report()
     try:
-        target: Target = await target_of(teams, team)
+        settings, token = await team_of(teams, team)
         try:
-            name = (await api.me(target.token)).get("name") or "figsync"
+            name = (await api.me(token)).get("name") or "figsync"
         except NotionRefused as error:
             raise unauthorized(team, error.message) from error
-        schema = await Schemas(api, ttl=0).resolve(team, target.token, target.database_id)
     except StepError as error:
         report.lines.append(f"team {team}:")
         report.error(error)
         return report
-    report.lines.append(
-        f'team {team}: database "{schema.title}" (data source {schema.data_source_id}), '
-        f'integration "{name}"'
-    )
+    for target_name in [DEFAULT_TARGET, *(t.name for t in settings.notion_targets)]:
+        where = f"team {team}" if target_name == DEFAULT_TARGET else f"target {target_name}"
+        try:
+            target = target_in(settings, token, settings.target(target_name), target_name)
+            schema = await Schemas(api, ttl=0).resolve(team, token, target.database_id)
+        except StepError as error:
+            report.lines.append(f"{where}:")
+            report.error(error)
+            continue
+        report.lines.append(
+            f'{where}: database "{schema.title}" (data source {schema.data_source_id}), '
+            f'integration "{name}"'
+        )
+        await _check_target(report, api, target, schema, sync_property, add_sync_property)
+    return report
+
+
+async def _check_target(
+    report: Report,
+    api: NotionPages,
+    target: Target,
+    schema: mapping.Schema,
+    sync_property: str,
+    add_sync_property: bool,
+) -> None:
     if sync_property in schema.properties or not add_sync_property:
         try:
             await ensure_sync_property(api, target.token, schema, sync_property, may_add=False)
@@ -111,7 +134,6 @@ async def check(
         report.error(problem.error())
     for text in notes:
         report.note(text)
-    return report
 
 
 def _check_status(report: Report, schema: mapping.Schema, b: mapping.Binding) -> None:

@@ -23,6 +23,7 @@ from figsync_notion.mapping import Schema, Task
 from figsync_notion.ports import NotionPages, NotionRefused
 from figsync_notion.schema import Schemas, refused, unauthorized
 from figsync_runtime import PermanentError, StepContext
+from figsync_runtime.routing import DEFAULT_TARGET, Routed
 from figsync_runtime.teams import TeamSettings
 
 log = structlog.get_logger("figsync.notion")
@@ -58,24 +59,79 @@ class Target:
     database_id: str
     mapping: dict[str, str]
     settings: TeamSettings | None = None
+    name: str = DEFAULT_TARGET
+    rule: str = "default"
 
 
-async def target_of(teams: Teams, team: str) -> Target:
-    """The team's token, database and mapping, or an error that says which is missing."""
+async def team_of(teams: Teams, team: str) -> tuple[TeamSettings, str]:
+    """The team's settings and Notion token, or an error that says which is missing."""
     settings = await teams.get(team)
     if settings is None:
         raise PermanentError("notion.team_not_found", f"there is no team {team!r}")
     token = await teams.get_secret(team, "notion_token")
     if not token:
         raise unauthorized(team, "no notion_token is set for the team")
-    if not settings.notion_database_id:
+    return settings, token
+
+
+def target_in(settings: TeamSettings, token: str, routed: Routed | None, name: str) -> Target:
+    """The Target of a routing decision, or an error that says what is not configured."""
+    team = settings.team
+    if routed is None:
+        raise PermanentError(
+            "notion.target_missing",
+            f"team {team!r} has no Notion target {name!r} any more (renamed or removed), and "
+            "the job's task page was meant for it; add the target back under notion_targets, "
+            "then retry the job",
+            context={"target": name},
+        )
+    if not routed.database_id:
         raise PermanentError(
             "notion.database_not_configured",
             f"team {team!r} has no notion_database_id; set it to the id of the Notion database "
             "(or data source) tasks go to",
         )
-    return Target(team, token, settings.notion_database_id, dict(settings.notion_field_mapping),
-                  settings)  # fmt: skip
+    return Target(team, token, routed.database_id, routed.field_mapping, settings,
+                  routed.target, routed.rule)  # fmt: skip
+
+
+async def target_of(teams: Teams, team: str, name: str = DEFAULT_TARGET) -> Target:
+    """The team's token with the database and mapping of its target `name`."""
+    settings, token = await team_of(teams, team)
+    return target_in(settings, token, settings.target(name), name)
+
+
+async def task_target(teams: Teams, team: str, created: dict[str, Any]) -> Target:
+    """Where a job's task page is: the target its TaskCreated names, at the data source the page
+    was created in (the target's mapping as it is now; the default's for a target since removed)."""
+    settings, token = await team_of(teams, team)
+    name = created.get("target") or DEFAULT_TARGET
+    routed = settings.target(name) or settings.target(DEFAULT_TARGET)
+    assert routed is not None
+    database = created.get("data_source_id") or routed.database_id
+    return target_in(settings, token, replace(routed, database_id=database), name)
+
+
+async def routed_target(ctx: StepContext, teams: Teams, task: Task) -> Target:
+    """The task's target, decided once per job: the first attempt routes it and records the
+    decision with its intent; every retry uses that decision, whatever the settings say now,
+    so that the page is looked for, and made, in one database only."""
+    settings, token = await team_of(teams, ctx.team)
+    intents = ctx.intents(EFFECT)
+    # An intent without a decision is older than routing: its page went to the default target.
+    decided = next((i.context for i in intents if i.context.get("target")), None)
+    if decided is None and intents:
+        decided = {"target": DEFAULT_TARGET}
+    if decided is None:
+        routed = settings.route(file_key=task.thread.file_key, category=task.summary.category,
+                                priority=task.summary.priority)  # fmt: skip
+        return target_in(settings, token, routed, routed.target)
+    name = decided["target"]
+    routed = settings.target(name)
+    if routed is not None:
+        routed = replace(routed, database_id=decided.get("database_id") or routed.database_id,
+                         rule=decided.get("rule") or routed.rule)  # fmt: skip
+    return target_in(settings, token, routed, name)
 
 
 def current_thread(history: list[RecordedEvent]) -> ThreadResolved | None:
@@ -133,9 +189,11 @@ class Made:
 
 async def create_task(ctx: StepContext, deps: NotionTasks) -> None:
     """Create the job's task page (or one per task when the thread holds several), or find
-    the ones an earlier attempt created, then record TaskCreated once for all of them."""
-    target = await target_of(deps.teams, ctx.team)
-    made = [await _page(ctx, deps, target, task) for task in tasks_of(ctx)]
+    the ones an earlier attempt created, then record TaskCreated once for all of them. Every
+    page goes to one target, routed by the first task."""
+    tasks = tasks_of(ctx)
+    target = await routed_target(ctx, deps.teams, tasks[0])
+    made = [await _page(ctx, deps, target, task) for task in tasks]
     first = made[0]
     await ctx.emit(
         TaskCreated(
@@ -149,15 +207,18 @@ async def create_task(ctx: StepContext, deps: NotionTasks) -> None:
                 TaskPage(index=m.task.index, page_id=m.page["id"], url=m.page.get("url") or "")
                 for m in made[1:]
             ],
+            target=target.name,
+            route=target.rule,
         )
     )
-    log.info("task page ready", pages=len(made), page_id=first.page["id"],
+    log.info("task page ready", pages=len(made), page_id=first.page["id"], target=target.name,
              reused=first.reused, assignee=first.decision.reason if first.decision else None)  # fmt: skip
 
 
 async def _page(ctx: StepContext, deps: NotionTasks, target: Target, task: Task) -> Made:
-    """One task page, exactly once: an intent (keyed by the page's sync id) before creating
-    it; after a crash, the page that carries the sync id is found and completed instead."""
+    """One task page, exactly once: an intent (keyed by the page's sync id, with the routing
+    decision) before creating it; after a crash, the page that carries the sync id is found
+    and completed instead."""
     token = target.token
     schema = await _schema(deps, target)
     properties, decision = await _properties(deps, target, schema, task)
@@ -178,7 +239,9 @@ async def _page(ctx: StepContext, deps: NotionTasks, target: Target, task: Task)
         reused = True
     else:
         if not intended:
-            await ctx.record_intent(EFFECT, key=task.sync_id)
+            routing = {"target": target.name, "database_id": target.database_id,
+                       "rule": target.rule}  # fmt: skip
+            await ctx.record_intent(EFFECT, key=task.sync_id, context=routing)
         page, rest, schema, decision = await _create(
             deps, target, schema, task, (properties, decision), blocks
         )

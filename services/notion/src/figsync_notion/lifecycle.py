@@ -35,11 +35,20 @@ from figsync_contracts import (
 )
 from figsync_eventstore import EventStore, RecordedEvent
 from figsync_notion import mapping
-from figsync_notion.handlers import NotionTasks, Target, _schema, current_thread, target_of
+from figsync_notion.handlers import (
+    NotionTasks,
+    Target,
+    _schema,
+    current_thread,
+    target_in,
+    task_target,
+    team_of,
+)
 from figsync_notion.mapping import Schema, Task
 from figsync_notion.ports import NotionRefused
 from figsync_notion.schema import plain_text, refused, unauthorized
 from figsync_runtime import PermanentError, StepContext, StepError, WaitError
+from figsync_runtime.routing import DEFAULT_TARGET
 from figsync_runtime.steps import append_after, every
 from figsync_runtime.teams import TeamRepository, TeamSettings
 from figsync_runtime.threads import ThreadRegistry
@@ -112,7 +121,7 @@ async def update_task(ctx: StepContext, deps: Lifecycle) -> None:
         raise WaitError("notion.task_pending", "the task is not created yet", retry_after=5.0)
     thread = current_thread(ctx.history)
     assert thread is not None
-    target = await target_of(deps.tasks.teams, ctx.team)
+    target = await task_target(deps.tasks.teams, ctx.team, created.data)
     schema = await _schema(deps.tasks, target)
     shown = on_page(ctx.history)
     new = [c for c in thread.thread if c.comment_id not in shown]
@@ -217,7 +226,7 @@ async def close_task(ctx: StepContext, deps: Lifecycle) -> None:
     last = _latest(ctx.history, TaskStatusChanged.type)
     if last is not None and last.data.get("done"):
         return
-    target = await target_of(deps.tasks.teams, ctx.team)
+    target = await task_target(deps.tasks.teams, ctx.team, created.data)
     schema = await _schema(deps.tasks, target)
     binding = status_binding(schema, target.mapping)
     values = done_values(schema, binding.prop, team) if binding else []
@@ -250,21 +259,20 @@ async def watch_page(ctx: StepContext, deps: Lifecycle) -> None:
     """NotionPageChanged: read the page as it is now and tell its job what changed."""
     changed = ctx.event()
     assert isinstance(changed, NotionPageChanged)
-    target = await target_of(deps.tasks.teams, ctx.team)
+    _, token = await team_of(deps.tasks.teams, ctx.team)
     try:
-        page = await deps.tasks.api.page(target.token, changed.page_id)
+        page = await deps.tasks.api.page(token, changed.page_id)
     except NotionRefused as error:
         log.info("changed page cannot be read; ignored", page_id=changed.page_id,
                  status=error.status)  # fmt: skip
         return
-    await observe(deps, ctx.store, ctx.team, target, page, origin="notion_webhook")
+    await observe(deps, ctx.store, ctx.team, page, origin="notion_webhook")
 
 
 async def observe(
     deps: Lifecycle,
     store: EventStore,
     team_id: str,
-    target: Target,
     page: dict[str, Any],
     *,
     origin: str,
@@ -283,6 +291,8 @@ async def observe(
         page.get("id", "")
     ).replace("-", ""):
         return False
+    # The page's own target (pages of every target are watched): its mapping says its status.
+    target = await task_target(deps.tasks.teams, team_id, created.data)
     schema = await _schema(deps.tasks, target)
     binding = status_binding(schema, target.mapping)
     status = status_of(page, binding.prop) if binding else None
@@ -338,24 +348,43 @@ async def take_poll(pool: asyncpg.Pool, team: str, interval_seconds: float) -> d
 
 async def poll_team(deps: Lifecycle, store: EventStore, pool: asyncpg.Pool, team_id: str,
                     interval_seconds: float) -> int:  # fmt: skip
-    """Look at the team's pages edited since the last poll; returns status changes recorded."""
+    """Look at the pages edited since the last poll in each of the team's databases (the
+    default's and every target's); returns status changes recorded."""
     team = await deps.tasks.teams.get(team_id)
     token = await deps.tasks.teams.get_secret(team_id, "notion_token")
-    if team is None or not token or not team.notion_database_id:
+    if team is None or not token:
+        return 0
+    targets = []
+    for name in [DEFAULT_TARGET, *(t.name for t in team.notion_targets)]:
+        routed = team.target(name)
+        if routed is not None and routed.database_id:
+            targets.append(target_in(team, token, routed, name))
+    if not targets:
         return 0
     since = await take_poll(pool, team_id, interval_seconds)
     if since is None:
         return 0
     started = datetime.now(UTC)
-    target = await target_of(deps.tasks.teams, team_id)
-    schema = await _schema(deps.tasks, target)
-    # Notion rounds last_edited_time down to the minute: look a minute further back.
-    pages = await deps.tasks.api.edited_since(
-        token, schema.data_source_id, deps.tasks.sync_property, since - timedelta(minutes=1)
-    )
-    changed = 0
-    for page in pages:
-        changed += await observe(deps, store, team_id, target, page, origin="notion_poll")
+    changed, polled, failed = 0, set(), None
+    for target in targets:
+        try:
+            schema = await _schema(deps.tasks, target)
+            if schema.data_source_id in polled:
+                continue  # the default's database is also a target's
+            polled.add(schema.data_source_id)
+            # Notion rounds last_edited_time down to the minute: look a minute further back.
+            pages = await deps.tasks.api.edited_since(
+                token, schema.data_source_id, deps.tasks.sync_property,
+                since - timedelta(minutes=1),
+            )  # fmt: skip
+            for page in pages:
+                changed += await observe(deps, store, team_id, page, origin="notion_poll")
+        except StepError as error:  # one broken target does not hold back the others
+            failed = error
+            log.warning("Notion poll of a target failed", team=team_id, target=target.name,
+                        code=error.code, error_message=error.message)  # fmt: skip
+    if failed is not None:
+        raise failed  # the cursor stays: the next interval looks at this window again
     async with pool.acquire() as conn:
         await conn.execute(
             "UPDATE notion_poll_cursors SET polled_from = $2 WHERE team = $1", team_id, started

@@ -25,6 +25,15 @@ from pydantic import (
 
 from figsync_runtime.confirmation import MAX_TEMPLATE_CHARS, template_problems
 from figsync_runtime.edge import check_networks
+from figsync_runtime.routing import (
+    MAX_NOTION_ROUTES,
+    MAX_NOTION_TARGETS,
+    NotionRoute,
+    NotionTarget,
+    field_mapping_of,
+    file_key_of,
+    notion_id_of,
+)
 from figsync_runtime.teams import (
     DEFAULT_TEAM,
     MAX_ASSIGNEE_PAIRS,
@@ -34,9 +43,6 @@ from figsync_runtime.teams import (
     one_pair_per_handle,
 )
 
-_FIGMA_URL = re.compile(r"figma\.com/(?:file|design|board|proto|slides)/([A-Za-z0-9_-]+)")
-_FILE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_NOTION_ID = re.compile(r"([0-9a-fA-F]{32})(?:[?#].*)?$")
 _EMAIL = re.compile(r"^[^@\s<>\"]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,63}$")
 _MODEL = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -53,29 +59,6 @@ assert FIGMA_SEATS == get_args(TeamSettings.model_fields["figma_seat"].annotatio
 MAX_FIGMA_PER_MINUTE = 10_000
 
 
-def file_key_of(value: str) -> str:
-    """A Figma file key from a key or a file URL."""
-    value = value.strip()
-    found = _FIGMA_URL.search(value)
-    key = found.group(1) if found else value
-    if not _FILE_KEY.match(key):
-        raise ValueError(f"{value[:80]!r} is neither a Figma file key nor a Figma file URL")
-    return key
-
-
-def notion_id_of(value: str) -> str:
-    """A Notion database id (dashed) from an id, with or without dashes, or a database URL."""
-    compact = value.strip().replace("-", "")
-    found = _NOTION_ID.search(compact)
-    if not found:
-        raise ValueError(
-            f"{value[:80]!r} is not a Notion database id or URL (32 hex digits; copy the "
-            "database's link in Notion)"
-        )
-    h = found.group(1).lower()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
 class SettingsPatch(BaseModel):
     """The settings an admin may change; omitted fields stay as they are."""
 
@@ -86,6 +69,13 @@ class SettingsPatch(BaseModel):
     figma_files: Annotated[list[Text], Field(max_length=200)] | None = None
     notion_database_id: Text | None = None
     notion_field_mapping: Annotated[dict[Text, Text], Field(max_length=50)] | None = None
+    # Routing (docs/architecture.md, "Routing"): each list replaces the saved one.
+    notion_targets: Annotated[list[NotionTarget], Field(max_length=MAX_NOTION_TARGETS)] | None = (
+        Field(default=None, description="named Notion databases with their field mappings")
+    )
+    notion_routes: Annotated[list[NotionRoute], Field(max_length=MAX_NOTION_ROUTES)] | None = Field(
+        default=None, description="ordered rules; the first that matches a task picks its target"
+    )
     ai_enabled: bool | None = None
     ai_model: Text | None = None
     ai_monthly_budget_usd: Annotated[Decimal, Field(ge=0, le=1_000_000)] | None = None
@@ -176,12 +166,7 @@ class SettingsPatch(BaseModel):
     @field_validator("notion_field_mapping")
     @classmethod
     def _mapping(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        if value is None:
-            return None
-        for prop, task_field in value.items():
-            if not prop.strip() or _CONTROL.search(prop + task_field):
-                raise ValueError(f"bad mapping entry {prop[:40]!r} → {task_field[:40]!r}")
-        return {k.strip(): v.strip() for k, v in value.items()}
+        return None if value is None else field_mapping_of(value)
 
     @field_validator("ai_model")
     @classmethod
@@ -287,14 +272,66 @@ def assignee_csv(text: str) -> list[dict[str, str]]:
     return pairs
 
 
+def targets_from_text(text: str) -> list[dict[str, Any]]:
+    """The settings form's targets, one per line: `Name | database id or link | Property = task
+    field, …` (the mapping optional), or SettingsInvalid naming each bad line."""
+    targets: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) not in (2, 3):
+            problems.append(f"line {number}: `Name | database id or link | Property = field, …`")
+            continue
+        mapping: dict[str, str] = {}
+        for entry in (e for e in (cells[2] if len(cells) == 3 else "").split(",") if e.strip()):
+            prop, sep, task_field = entry.rpartition("=")
+            if not sep:
+                problems.append(f"line {number}: {entry.strip()[:60]!r} is not `Property = field`")
+            mapping[prop.strip()] = task_field.strip()
+        targets.append({"name": cells[0], "database_id": cells[1], "field_mapping": mapping})
+    if problems:
+        raise SettingsInvalid("notion_targets: " + "; ".join(problems[:10]))
+    return targets
+
+
+_ROUTE_KEYS = {"files": "file_keys", "file": "file_keys", "categories": "categories",
+               "category": "categories", "priorities": "priorities", "priority": "priorities"}  # fmt: skip
+
+
+def routes_from_text(text: str) -> list[dict[str, Any]]:
+    """The settings form's routes, in order, one per line: `Target | files: KEY … | categories:
+    design … | priorities: high …` (the conditions given), or SettingsInvalid naming each bad
+    line."""
+    routes: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        target, *conditions = (c.strip() for c in line.split("|"))
+        rule: dict[str, Any] = {"target": target}
+        for condition in conditions:
+            key, sep, values = condition.partition(":")
+            if not sep or key.strip().lower() not in _ROUTE_KEYS:
+                problems.append(f"line {number}: {condition[:60]!r} is not `files: …`, "
+                                "`categories: …` or `priorities: …`")  # fmt: skip
+                continue
+            rule[_ROUTE_KEYS[key.strip().lower()]] = values.replace(",", " ").split()
+        routes.append(rule)
+    if problems:
+        raise SettingsInvalid("notion_routes: " + "; ".join(problems[:10]))
+    return routes
+
+
 def parse_patch(data: Any) -> SettingsPatch:
     try:
         return SettingsPatch.model_validate(data)
     except ValidationError as error:
-        raise SettingsInvalid(_problems(error)) from error
+        raise SettingsInvalid(problems_of(error)) from error
 
 
-def _problems(error: ValidationError) -> str:
+def problems_of(error: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg'].removeprefix('Value error, ')}"
         for e in error.errors()
@@ -345,11 +382,19 @@ class NotionCheck:
         self.transport = transport
 
     async def run(
-        self, team: str, database_id: str | None, field_mapping: dict[str, str] | None
+        self,
+        team: str,
+        database_id: str | None,
+        field_mapping: dict[str, str] | None,
+        targets: list[NotionTarget] | None = None,
     ) -> dict[str, Any]:
+        """The check of the team's database and every target (the proposed ones, or the saved)."""
         if not self.url:
             return _unavailable("set FIGSYNC_NOTION_CHECK_URL to the notion service's address")
-        body = {"team": team, "database_id": database_id, "field_mapping": field_mapping}
+        body: dict[str, Any] = {"team": team, "database_id": database_id,
+                                "field_mapping": field_mapping}  # fmt: skip
+        if targets is not None:
+            body["targets"] = [t.model_dump() for t in targets]
         try:
             async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
                 response = await client.post(

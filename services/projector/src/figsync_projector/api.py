@@ -43,6 +43,7 @@ from figsync_projector.models import (
 )
 from figsync_projector.views import Views
 from figsync_runtime.edge import NetworkAllowList, SecurityHeaders
+from figsync_runtime.routing import MAX_NOTION_TARGETS, NotionTarget
 from figsync_runtime.teams import SECRET_NAMES, TeamError, TeamRepository, TeamSettings
 
 
@@ -89,6 +90,9 @@ class SyncAccepted(BaseModel):
 class NotionCheckRequest(BaseModel):
     database_id: str | None = None
     field_mapping: dict[str, str] | None = None
+    targets: Annotated[list[NotionTarget], Field(max_length=MAX_NOTION_TARGETS)] | None = Field(
+        default=None, description="proposed routing targets; omitted: the saved ones"
+    )
 
 
 class NotionCheckReport(BaseModel):
@@ -310,10 +314,13 @@ async def clear_secret(scope: AdminScope, ctx: ApiContext, name: str) -> Respons
 
 @router.post("/settings/notion-check", response_model=NotionCheckReport, responses=ADMIN)
 async def notion_check(scope: AdminScope, ctx: ApiContext, body: NotionCheckRequest) -> Any:
-    """Check the Notion database and field mapping (given, or the saved ones) live."""
+    """Check the Notion database and field mapping, and every routing target's (given, or the
+    saved ones) live."""
     if ctx.notion_check is None:
         raise HttpError(503, "notion.check_unavailable", "the notion check is not configured")
-    return await ctx.notion_check.run(scope.team, body.database_id, body.field_mapping)
+    return await ctx.notion_check.run(
+        scope.team, body.database_id, body.field_mapping, body.targets
+    )
 
 
 @router.get("/tokens", response_model=list[TokenInfo], responses=ADMIN)

@@ -382,6 +382,8 @@ def apply(job: JobRow, event: RecordedEvent, delta: Delta, team: str) -> dict[st
             detail["assignee"] = assignee.get("note")
         if pages := data.get("pages"):  # the thread's other tasks, one page each
             detail["pages"] = [p.get("url") for p in pages]
+        if data.get("target"):  # which Notion target, and the rule that chose it
+            detail.update(target=data["target"], route=data.get("route"))
         return detail
     if kind in (CONFIRMATION_POSTED, CONFIRMATION_SKIPPED):
         was = job.status

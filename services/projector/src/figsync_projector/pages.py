@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 
 from figsync_clients.budget import Budget, SharedBudgets
 from figsync_clients.figma import PACE, team_per_minute, tier2_per_minute
@@ -332,9 +333,12 @@ async def settings_save(request: Request, scope: PageScope, ctx: PageContext) ->
     try:
         patch = admin.parse_patch(settings_from_form(fields))
         ctx.access.refuse_lock_out(request, patch.allowed_networks)
-        await team_settings_repo(ctx).change(
-            scope.team, patch.changes(), changed_by=scope.principal.actor
-        )
+        try:
+            await team_settings_repo(ctx).change(
+                scope.team, patch.changes(), changed_by=scope.principal.actor
+            )
+        except ValidationError as error:  # the whole (e.g. a route to a removed target)
+            raise SettingsInvalid(admin.problems_of(error)) from error
     except (SettingsInvalid, TeamError, HttpError) as error:
         code, message = "settings.invalid", str(error)
         if isinstance(error, SettingsInvalid):
@@ -408,14 +412,14 @@ async def notion_check(request: Request, scope: PageScope, ctx: PageContext) -> 
             {
                 k: v
                 for k, v in settings_from_form(fields).items()
-                if k in ("notion_database_id", "notion_field_mapping")
+                if k in ("notion_database_id", "notion_field_mapping", "notion_targets")
             }  # fmt: skip
         )
     except SettingsInvalid as error:
         report = {"ok": False, "errors": 1, "lines": [f"  error  {error.problems}"]}
     else:
         report = await ctx.notion_check.run(
-            scope.team, draft.notion_database_id, draft.notion_field_mapping
+            scope.team, draft.notion_database_id, draft.notion_field_mapping, draft.notion_targets
         )
     return render(request, "_notion_report.html", page=scope, report=report)
 
@@ -614,6 +618,10 @@ def settings_from_form(fields: dict[str, list[str]]) -> dict[str, Any]:
                 )
             mapping[prop.strip()] = task_field.strip()
         out["notion_field_mapping"] = mapping
+    if "notion_targets" in fields:
+        out["notion_targets"] = admin.targets_from_text(one("notion_targets"))
+    if "notion_routes" in fields:
+        out["notion_routes"] = admin.routes_from_text(one("notion_routes"))
     if "ai_model" in fields:
         out["ai_model"] = one("ai_model").strip() or None
     if "ai_monthly_budget_usd" in fields:
