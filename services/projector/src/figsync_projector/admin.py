@@ -23,13 +23,20 @@ from pydantic import (
 
 from figsync_runtime.confirmation import MAX_TEMPLATE_CHARS, template_problems
 from figsync_runtime.edge import check_networks
-from figsync_runtime.teams import DEFAULT_TEAM, SECRET_NAMES, TeamSettings
+from figsync_runtime.teams import (
+    AI_INSTRUCTIONS_MAX,
+    AI_SIMPLE_MAX_CHARS_LIMIT,
+    DEFAULT_TEAM,
+    SECRET_NAMES,
+    TeamSettings,
+    check_model_name,
+    clean_instructions,
+)
 
 _FIGMA_URL = re.compile(r"figma\.com/(?:file|design|board|proto|slides)/([A-Za-z0-9_-]+)")
 _FILE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _NOTION_ID = re.compile(r"([0-9a-fA-F]{32})(?:[?#].*)?$")
 _EMAIL = re.compile(r"^[^@\s<>\"]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,63}$")
-_MODEL = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 Text = Annotated[str, Field(max_length=200)]
@@ -80,6 +87,20 @@ class SettingsPatch(BaseModel):
     ai_enabled: bool | None = None
     ai_model: Text | None = None
     ai_monthly_budget_usd: Annotated[Decimal, Field(ge=0, le=1_000_000)] | None = None
+    ai_instructions: Annotated[str, Field(max_length=2 * AI_INSTRUCTIONS_MAX)] | None = Field(
+        default=None,
+        description="how the team's tasks should read (tone, vocabulary, language, what counts "
+        f"as high priority), at most {AI_INSTRUCTIONS_MAX} characters; they shape the wording, "
+        "never the task's fields or allowed values",
+    )
+    ai_simple_model: Text | None = Field(
+        default=None, description="the cheaper model for small threads (null: the server's)"
+    )
+    ai_simple_max_chars: Annotated[int, Field(ge=0, le=AI_SIMPLE_MAX_CHARS_LIMIT)] | None = Field(
+        default=None,
+        description="threads of at most this many characters go to ai_simple_model "
+        "(0: none; null: the server's FIGSYNC_AI_SIMPLE_MAX_CHARS)",
+    )
     confirmations_enabled: bool | None = None
     confirmation_template: Annotated[str, Field(max_length=MAX_TEMPLATE_CHARS)] | None = None
     recipient_addresses: Annotated[list[Text], Field(max_length=50)] | None = None
@@ -154,14 +175,15 @@ class SettingsPatch(BaseModel):
                 raise ValueError(f"bad mapping entry {prop[:40]!r} → {task_field[:40]!r}")
         return {k.strip(): v.strip() for k, v in value.items()}
 
-    @field_validator("ai_model")
+    @field_validator("ai_model", "ai_simple_model")
     @classmethod
     def _model(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        if not _MODEL.match(value.strip()):
-            raise ValueError(f"{value[:40]!r} is not a model name (e.g. claude-sonnet-4-5)")
-        return value.strip()
+        return check_model_name(value)
+
+    @field_validator("ai_instructions")
+    @classmethod
+    def _instructions(cls, value: str | None) -> str | None:
+        return clean_instructions(value)
 
     @field_validator("confirmation_template")
     @classmethod

@@ -25,7 +25,7 @@ from figsync_projector.filters import JobFilter
 from figsync_projector.fold import RETRYABLE, STATUSES
 from figsync_projector.templating import render
 from figsync_runtime.secrets import SecretKeyError
-from figsync_runtime.teams import SECRET_NAMES, TeamError, TeamSettings
+from figsync_runtime.teams import AI_INSTRUCTIONS_MAX, SECRET_NAMES, TeamError, TeamSettings
 
 PAGE_SIZE = 25
 MAX_FORM_BYTES = 64 * 1024
@@ -313,6 +313,7 @@ async def settings_page(
         "figma_plans": FIGMA_PLAN_LABELS,
         "figma_seats": FIGMA_SEAT_LABELS,
         "figma_budget": await figma_budget(ctx, scope.team, current),
+        "ai_instructions_max": AI_INSTRUCTIONS_MAX,
     }
     context.update(extra)
     name = "_settings_body.html" if request.headers.get("hx-request") else "settings.html"
@@ -613,8 +614,18 @@ def settings_from_form(fields: dict[str, list[str]]) -> dict[str, Any]:
                 )
             mapping[prop.strip()] = task_field.strip()
         out["notion_field_mapping"] = mapping
-    if "ai_model" in fields:
-        out["ai_model"] = one("ai_model").strip() or None
+    for name in ("ai_model", "ai_simple_model", "ai_instructions"):
+        if name in fields:
+            out[name] = one(name).strip() or None
+    if "ai_simple_max_chars" in fields:
+        size = one("ai_simple_max_chars").strip()
+        try:
+            out["ai_simple_max_chars"] = int(size) if size else None
+        except ValueError as error:
+            raise SettingsInvalid(
+                f"ai_simple_max_chars: {size[:20]!r} is not a number of characters (0: no "
+                "thread goes to the cheaper model; empty: the server's default)"
+            ) from error
     if "ai_monthly_budget_usd" in fields:
         budget = one("ai_monthly_budget_usd").strip().lstrip("$")
         try:
