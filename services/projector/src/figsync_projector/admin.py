@@ -3,8 +3,6 @@ what the Inbound setup page shows, and what a team's Figma token used of its rat
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
 import re
 from decimal import Decimal
@@ -23,6 +21,7 @@ from pydantic import (
 
 from figsync_runtime.confirmation import MAX_TEMPLATE_CHARS, template_problems
 from figsync_runtime.edge import check_networks
+from figsync_runtime.internal import HEADER, NOTION_CHECK, internal_token
 from figsync_runtime.teams import (
     AI_INSTRUCTIONS_MAX,
     AI_SIMPLE_MAX_CHARS_LIMIT,
@@ -74,19 +73,12 @@ def notion_id_of(value: str) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-class SettingsPatch(BaseModel):
-    """The settings an admin may change; omitted fields stay as they are."""
+class AiDraft(BaseModel):
+    """The AI settings a preview may try before they are saved (SettingsPatch has them too)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, Field(max_length=100)] | None = None
-    tracked_mentions: Annotated[list[Text], Field(max_length=50)] | None = None
-    figma_files: Annotated[list[Text], Field(max_length=200)] | None = None
-    notion_database_id: Text | None = None
-    notion_field_mapping: Annotated[dict[Text, Text], Field(max_length=50)] | None = None
-    ai_enabled: bool | None = None
     ai_model: Text | None = None
-    ai_monthly_budget_usd: Annotated[Decimal, Field(ge=0, le=1_000_000)] | None = None
     ai_instructions: Annotated[str, Field(max_length=2 * AI_INSTRUCTIONS_MAX)] | None = Field(
         default=None,
         description="how the team's tasks should read (tone, vocabulary, language, what counts "
@@ -101,6 +93,37 @@ class SettingsPatch(BaseModel):
         description="threads of at most this many characters go to ai_simple_model "
         "(0: none; null: the server's FIGSYNC_AI_SIMPLE_MAX_CHARS)",
     )
+
+    @field_validator("ai_model", "ai_simple_model")
+    @classmethod
+    def _model(cls, value: str | None) -> str | None:
+        return check_model_name(value)
+
+    @field_validator("ai_instructions")
+    @classmethod
+    def _instructions(cls, value: str | None) -> str | None:
+        return clean_instructions(value)
+
+    def changes(self) -> dict[str, Any]:
+        """Only the fields that were sent (explicit nulls clear a setting)."""
+        return {k: getattr(self, k) for k in self.model_fields_set}
+
+
+AI_DRAFT_FIELDS = frozenset(AiDraft.model_fields)
+
+
+class SettingsPatch(AiDraft):
+    """The settings an admin may change; omitted fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(max_length=100)] | None = None
+    tracked_mentions: Annotated[list[Text], Field(max_length=50)] | None = None
+    figma_files: Annotated[list[Text], Field(max_length=200)] | None = None
+    notion_database_id: Text | None = None
+    notion_field_mapping: Annotated[dict[Text, Text], Field(max_length=50)] | None = None
+    ai_enabled: bool | None = None
+    ai_monthly_budget_usd: Annotated[Decimal, Field(ge=0, le=1_000_000)] | None = None
     confirmations_enabled: bool | None = None
     confirmation_template: Annotated[str, Field(max_length=MAX_TEMPLATE_CHARS)] | None = None
     recipient_addresses: Annotated[list[Text], Field(max_length=50)] | None = None
@@ -175,16 +198,6 @@ class SettingsPatch(BaseModel):
                 raise ValueError(f"bad mapping entry {prop[:40]!r} → {task_field[:40]!r}")
         return {k.strip(): v.strip() for k, v in value.items()}
 
-    @field_validator("ai_model", "ai_simple_model")
-    @classmethod
-    def _model(cls, value: str | None) -> str | None:
-        return check_model_name(value)
-
-    @field_validator("ai_instructions")
-    @classmethod
-    def _instructions(cls, value: str | None) -> str | None:
-        return clean_instructions(value)
-
     @field_validator("confirmation_template")
     @classmethod
     def _template(cls, value: str | None) -> str | None:
@@ -226,10 +239,6 @@ class SettingsPatch(BaseModel):
             )
         return value
 
-    def changes(self) -> dict[str, Any]:
-        """Only the fields that were sent (explicit nulls clear a setting)."""
-        return {k: getattr(self, k) for k in self.model_fields_set}
-
 
 class SettingsInvalid(Exception):
     def __init__(self, problems: str) -> None:
@@ -240,6 +249,13 @@ class SettingsInvalid(Exception):
 def parse_patch(data: Any) -> SettingsPatch:
     try:
         return SettingsPatch.model_validate(data)
+    except ValidationError as error:
+        raise SettingsInvalid(_problems(error)) from error
+
+
+def parse_draft(data: Any) -> AiDraft:
+    try:
+        return AiDraft.model_validate(data)
     except ValidationError as error:
         raise SettingsInvalid(_problems(error)) from error
 
@@ -273,12 +289,6 @@ def check_secrets(data: Any) -> dict[str, str]:
 # --- the Notion check, run by the notion service ------------------------------------------------
 
 
-def internal_token(secret_key: str, purpose: str) -> str:
-    """What one figsync service shows another on an internal route: an HMAC of the purpose
-    with the shared FIGSYNC_SECRET_KEY (the notion service computes the same)."""
-    return hmac.new(secret_key.encode(), f"internal:{purpose}".encode(), hashlib.sha256).hexdigest()
-
-
 class NotionCheck:
     """Calls the notion service's read-only check of a team's database and field mapping."""
 
@@ -290,7 +300,7 @@ class NotionCheck:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/") if url else None
-        self.token = internal_token(secret_key, "notion-check")
+        self.token = internal_token(secret_key, NOTION_CHECK)
         self.timeout = timeout
         self.transport = transport
 
@@ -305,7 +315,7 @@ class NotionCheck:
                 response = await client.post(
                     f"{self.url}/internal/notion/check",
                     json=body,
-                    headers={"X-Figsync-Internal": self.token},
+                    headers={HEADER: self.token},
                 )
         except httpx.HTTPError as error:
             return _unavailable(f"the notion service did not answer ({type(error).__name__})")

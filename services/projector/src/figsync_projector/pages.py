@@ -14,9 +14,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from figsync_clients.budget import Budget, SharedBudgets
 from figsync_clients.figma import PACE, team_per_minute, tier2_per_minute
+from figsync_contracts.error_codes import describe
 from figsync_projector import admin, audit, story
 from figsync_projector import auth as tokens
-from figsync_projector.admin import SettingsInvalid
+from figsync_projector.admin import AI_DRAFT_FIELDS, AiDraft, SettingsInvalid, parse_draft
+from figsync_projector.ai_preview import AiPreviewRequest
 from figsync_projector.auth import SESSION_COOKIE, AuthError
 from figsync_projector.charts import overview_charts
 from figsync_projector.commands import CommandError, request_retry, request_sync
@@ -314,6 +316,7 @@ async def settings_page(
         "figma_seats": FIGMA_SEAT_LABELS,
         "figma_budget": await figma_budget(ctx, scope.team, current),
         "ai_instructions_max": AI_INSTRUCTIONS_MAX,
+        "preview_jobs": await preview_jobs(ctx, scope) if scope.is_admin else [],
     }
     context.update(extra)
     name = "_settings_body.html" if request.headers.get("hx-request") else "settings.html"
@@ -418,6 +421,44 @@ async def notion_check(request: Request, scope: PageScope, ctx: PageContext) -> 
             scope.team, draft.notion_database_id, draft.notion_field_mapping
         )
     return render(request, "_notion_report.html", page=scope, report=report)
+
+
+async def preview_jobs(ctx: Context, scope: Scope, limit: int = 10) -> list[dict[str, Any]]:
+    """The team's latest jobs that have a thread to try the AI settings on."""
+    recent, _ = await ctx.views.jobs(scope.team, JobFilter(), 4 * limit, 0)
+    return [job for job in recent if job["comment_text"]][:limit]
+
+
+@router.post("/t/{team}/settings/ai-preview")
+async def ai_preview(request: Request, scope: PageScope, ctx: PageContext) -> HTMLResponse:
+    """The Settings form's "Preview": the summary with what is typed in the AI section (only
+    what differs from the saved settings is tried as a draft), on the chosen thread."""
+    fields = await form_of(request, scope)
+    scope.require_admin()
+    if ctx.ai_preview is None:
+        raise HttpError(503, "preview.unavailable", "the AI preview is not configured")
+    chosen = (fields.get("preview_thread") or ["sample"])[0].strip()
+    try:
+        typed = {k: v for k, v in settings_from_form(fields).items() if k in AI_DRAFT_FIELDS}
+        draft = parse_draft(typed)
+    except SettingsInvalid as error:
+        return render(request, "_ai_preview.html", page=scope, report=None,
+                      problem=("settings.invalid", error.problems))  # fmt: skip
+    saved = await current_settings(ctx, scope.team)
+    changed = {k: v for k, v in draft.changes().items() if v != getattr(saved, k)}
+    try:
+        report = await ctx.ai_preview.run(
+            scope.team,
+            AiPreviewRequest(job_id=None if chosen in ("", "sample") else chosen[:200],
+                             draft=AiDraft.model_validate(changed)),
+            scope.principal.actor,
+        )  # fmt: skip
+    except HttpError as error:
+        return render(request, "_ai_preview.html", page=scope, report=None,
+                      problem=(error.code, error.message))  # fmt: skip
+    reason = describe(report["fallback_reason"] or "")
+    return render(request, "_ai_preview.html", page=scope, report=report, problem=None,
+                  explain=reason.meaning if reason else None)  # fmt: skip
 
 
 # --- inbound setup -----------------------------------------------------------------------------

@@ -81,12 +81,17 @@ def cache_key(team: str, model: str, prompt_version: str, system: str, prompt: s
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def choose_model(settings: SummarizerSettings, team: TeamSettings, thread: ThreadResolved) -> str:
-    """The cheaper model for a thread no longer than the team's threshold, else its model."""
+def is_simple(settings: SummarizerSettings, team: TeamSettings, thread: ThreadResolved) -> bool:
+    """Whether the thread is no longer than the team's threshold for the cheaper model."""
     limit = team.ai_simple_max_chars
     if limit is None:
         limit = settings.ai_simple_max_chars
-    if limit and thread_size(thread) <= limit:
+    return bool(limit) and thread_size(thread) <= limit
+
+
+def choose_model(settings: SummarizerSettings, team: TeamSettings, thread: ThreadResolved) -> str:
+    """The cheaper model for a thread no longer than the team's threshold, else its model."""
+    if is_simple(settings, team, thread):
         return team.ai_simple_model or settings.ai_simple_model
     return team.ai_model or settings.ai_model
 
