@@ -28,6 +28,7 @@ from figsync_contracts.events import (
     ManualSyncRequested,
     NotionPageChanged,
     SummaryGenerated,
+    SummaryPreviewed,
     SummaryRefreshed,
     TaskCreated,
     TaskStatusChanged,
@@ -46,6 +47,7 @@ from figsync_contracts.ids import (
     comment_job_id,
     email_job_id,
     notion_page_stream_id,
+    summary_preview_stream_id,
     team_stream_id,
 )
 from figsync_contracts.subjects import STREAM_SUBJECTS, subject_for
@@ -79,6 +81,7 @@ __all__ = [
     "ManualSyncRequested",
     "NotionPageChanged",
     "SummaryGenerated",
+    "SummaryPreviewed",
     "SummaryRefreshed",
     "TaskCreated",
     "TaskStatusChanged",
@@ -97,5 +100,6 @@ __all__ = [
     "notion_page_stream_id",
     "parse_event",
     "subject_for",
+    "summary_preview_stream_id",
     "team_stream_id",
 ]
