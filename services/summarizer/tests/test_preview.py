@@ -214,3 +214,13 @@ async def test_with_ai_off_the_preview_shows_the_fallback_for_free(preview, harn
 
 def test_the_sample_thread_fits_a_thread():
     assert SAMPLE_THREAD.thread[0].comment_id == SAMPLE_THREAD.root_comment_id
+
+
+async def test_the_monthly_spend_query_matches_its_partial_index(harness):
+    from figsync_summarizer.adapters.postgres import _SPEND_SQL
+
+    async with harness.store.pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        plan = await conn.fetch(f"EXPLAIN {_SPEND_SQL}", "default", datetime.now(UTC),
+                                datetime.now(UTC))  # fmt: skip
+    assert "events_ai_spend_idx" in "\n".join(r[0] for r in plan)
