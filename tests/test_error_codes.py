@@ -96,6 +96,14 @@ DYNAMIC: dict[tuple[str, str], tuple[str, ...]] = {
     ("services/summarizer/src/figsync_summarizer/handlers.py", "error.code"): (),
     # _emit(..., reason) passes on the reason _fallback was given (its calls are scanned).
     ("services/summarizer/src/figsync_summarizer/handlers.py", "reason"): (),
+    # A preview's fallback reason (SummaryPreviewed): the step's own reasons, or the code of the
+    # model error, breaker or rate budget that stopped it (scanned where they are raised).
+    ("services/summarizer/src/figsync_summarizer/preview.py", "reason"): (
+        "ai_disabled",
+        "anthropic.no_api_key",
+        "budget_exceeded",
+        "invalid_output",
+    ),
     # Alerts re-raise or record the Slack adapter's codes (scanned).
     ("services/notifier/src/figsync_notifier/handlers.py", "error.code"): (),
     # The thread-sync step re-raises or records the code of the StepError it caught.

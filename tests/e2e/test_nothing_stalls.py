@@ -4,6 +4,7 @@ migration — none of them holds back the jobs after it (real processes, Postgre
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 import uuid
 from datetime import UTC, datetime
@@ -57,7 +58,9 @@ def huge_email(job: str) -> object:
     return new_envelope(
         EmailReceived(
             transport="json", message_id=f"<{job}@x>", sender="comments-K@email.figma.com",
-            recipients=["a@b.c"], subject="s", html="<p>" + "x" * 1_500_000 + "</p>",
+            recipients=["a@b.c"], subject="s",
+            # Random text: sealed (compressed, then encrypted) it stays larger than NATS takes.
+            html="<p>" + secrets.token_urlsafe(1_100_000) + "</p>",
             received_at=datetime.now(UTC),
         ),
         stream_id=job, team="default", source="/tests",

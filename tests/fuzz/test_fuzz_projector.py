@@ -215,7 +215,8 @@ async def test_random_token_requests(api, body):
 
 ROUTES = [("GET", "/settings"), ("PUT", "/secrets"), ("PATCH", "/settings"), ("GET", "/tokens"),
           ("POST", "/tokens"), ("DELETE", "/tokens/abc"), ("GET", "/stats"), ("GET", "/jobs"),
-          ("POST", "/sync"), ("POST", "/settings/notion-check"), ("GET", "/events?after=-1")]  # fmt: skip
+          ("POST", "/sync"), ("POST", "/settings/notion-check"), ("POST", "/settings/ai-preview"),
+          ("GET", "/events?after=-1")]  # fmt: skip
 
 
 @budget(200)

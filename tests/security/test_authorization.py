@@ -107,6 +107,7 @@ ROUTES = [
     ("PATCH", "/settings", {"ai_enabled": False}, True),
     ("PUT", "/secrets", {"slack_webhook_url": "https://hooks.slack.example/x"}, True),
     ("POST", "/settings/notion-check", {}, True),
+    ("POST", "/settings/ai-preview", {"draft": {"ai_instructions": "Be brief."}}, True),
     ("GET", "/tokens", None, True),
     ("POST", "/tokens", {"role": "member", "name": "made-in-test"}, True),
     ("DELETE", "/tokens/{token_id}", None, True),

@@ -7,8 +7,9 @@ import pytest
 from notion_jobs import configure_team
 
 from figsync_notion.bootstrap import notion_api
-from figsync_notion.check_http import check_app, internal_token
+from figsync_notion.check_http import check_app
 from figsync_notion.settings import NotionSettings
+from figsync_runtime.internal import NOTION_CHECK, internal_token
 from figsync_runtime.secrets import DEVELOPMENT_KEY
 from figsync_sandbox import BUGS_DATABASE_ID, TASKS_DATABASE_ID
 
@@ -24,7 +25,7 @@ async def client(sandbox_api, event_store):
                     add_sync_property=True)  # fmt: skip
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://notion",
-        headers={"X-Figsync-Internal": internal_token(DEVELOPMENT_KEY)},
+        headers={"X-Figsync-Internal": internal_token(DEVELOPMENT_KEY, NOTION_CHECK)},
     ) as http:  # fmt: skip
         yield http
     await api.aclose()

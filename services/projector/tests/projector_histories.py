@@ -22,10 +22,12 @@ from figsync_contracts import (
     JobRetryRequested,
     ManualSyncRequested,
     SummaryGenerated,
+    SummaryPreviewed,
     TaskCreated,
     TeamSettingsChanged,
     ThreadResolved,
     new_envelope,
+    summary_preview_stream_id,
     team_stream_id,
 )
 
@@ -55,11 +57,19 @@ def resolved(file_key: str = "FILEKEY1", comment_id: str = "c1") -> ThreadResolv
     )  # fmt: skip
 
 
-def summary(cost: str = "0.0123", source: str = "ai") -> SummaryGenerated:
+def summary(cost: str = "0.0123", source: str = "ai", model: str = "claude") -> SummaryGenerated:
     return SummaryGenerated(
         title="Fix the header", summary="Bob fixes it", action_items=["fix"], priority="high",
-        category="design", model="claude", prompt_version="1", input_tokens=120,
+        category="design", model=model, prompt_version="1", input_tokens=120,
         output_tokens=40, cost_usd=Decimal(cost), source=source,
+    )  # fmt: skip
+
+
+def previewed(cost: str = "0.0040", model: str = "claude", source: str = "ai") -> SummaryPreviewed:
+    return SummaryPreviewed(
+        preview_id=str(uuid.uuid4()), thread="sample", model=model, prompt_version="1",
+        input_tokens=300, output_tokens=60, cost_usd=Decimal(cost), source=source,
+        requested_by="token:abc (ops)",
     )  # fmt: skip
 
 
@@ -106,9 +116,10 @@ def job_script(rng: random.Random, job: str) -> list[Event]:
         ]
     events.append(
         summary(
-            cost=f"0.{rng.randrange(10000):04d}", source=rng.choice(["ai", "cache", "fallback"])
+            cost=f"0.{rng.randrange(10000):04d}", source=rng.choice(["ai", "cache", "fallback"]),
+            model=rng.choice(["claude-haiku-5-5", "claude-sonnet-5"]),
         )
-    )
+    )  # fmt: skip
     events.append(EffectIntended(step="notion", effect="notion.page", key=job))
     if rng.random() < 0.15:
         events.append(failed("notion", "notion.unauthorized", 5))
@@ -148,6 +159,11 @@ async def random_history(store, seed: int, jobs: int = 30, teams=("acme", "globe
                 store, f"sync:{team}:{uuid.uuid4()}", ManualSyncRequested(file_key="F1"), team=team
             )
             count += 1
+        if rng.random() < 0.03:
+            event = previewed(f"0.{rng.randrange(10000):04d}", rng.choice(["a", "b"]))
+            await append(store, summary_preview_stream_id(team, event.preview_id), event,
+                         team=team)  # fmt: skip
+            count += 1
         if script[take:]:
             pending[index] = (job, team, script[take:])
         else:
@@ -162,6 +178,7 @@ __all__ = [
     "email",
     "envelope",
     "failed",
+    "previewed",
     "random_history",
     "resolved",
     "summary",

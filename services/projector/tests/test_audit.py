@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime
 
 import pytest
+from projector_histories import append, previewed
 from test_access import (
     bearer,
     build,
@@ -17,7 +18,7 @@ from test_access import (
     csrf_of,
 )
 
-from figsync_contracts import EmailReceived, JobFailed, new_envelope
+from figsync_contracts import EmailReceived, JobFailed, new_envelope, summary_preview_stream_id
 from figsync_projector.auth import issue_token, revoke_token, rotate_token
 from figsync_projector.commands import request_retry, request_sync
 from figsync_runtime.secrets import DEVELOPMENT_KEY, SecretBox
@@ -46,6 +47,8 @@ async def test_every_kind_of_change_is_in_the_trail_without_a_secret(event_store
     rotated = await rotate_token(event_store.pool, "acme", member.token_id, actor="ann@acme.test")
     await revoke_token(event_store.pool, "acme", rotated.token_id, actor="ann@acme.test")
     await request_sync(event_store, "acme", "FileKey0000000001", requested_by="bob@acme.test")
+    preview = previewed(cost="0.0042", model="claude-haiku-4-5")
+    await append(event_store, summary_preview_stream_id("acme", preview.preview_id), preview)
     app = build(event_store, teams)
     async with client(app) as http:
         trail = (await http.get("/api/teams/acme/audit", headers=bearer(admin.token))).json()
@@ -57,9 +60,14 @@ async def test_every_kind_of_change_is_in_the_trail_without_a_secret(event_store
             ("token.rotated", "ann@acme.test"),
             ("token.revoked", "ann@acme.test"),
             ("sync.requested", "bob@acme.test"),
+            ("ai.previewed", "token:abc (ops)"),
         ]:
             assert any(a == expected[0] for a, _ in actions), (expected, actions)
         assert ("secret.set", "ann@acme.test") in actions
+        [seen] = [e for e in trail if e["action"] == "ai.previewed"]
+        assert seen["target"] == "sample"
+        assert (seen["details"]["model"], seen["details"]["cost_usd"]) == ("claude-haiku-4-5",
+                                                                          "0.0042")  # fmt: skip
         assert [e["position"] for e in trail] == sorted(
             (e["position"] for e in trail), reverse=True
         )

@@ -14,13 +14,14 @@ from projector_auth import authenticator
 from projector_histories import append, email, failed
 
 from figsync_contracts import TeamSettingsChanged
-from figsync_projector.admin import NotionCheck, internal_token
+from figsync_projector.admin import NotionCheck
 from figsync_projector.api import create_app
 from figsync_projector.auth import issue_token
 from figsync_projector.feed import ChangeFeed
 from figsync_projector.projection import Projection
 from figsync_projector.views import Views
 from figsync_projector.web import Dashboard, mount_dashboard
+from figsync_runtime.internal import NOTION_CHECK, internal_token
 from figsync_runtime.secrets import DEVELOPMENT_KEY, SecretBox
 from figsync_runtime.teams import TeamRepository
 
@@ -330,7 +331,7 @@ async def test_the_notion_check_runs_on_the_notion_service_with_the_proposed_val
     def notion_service(request: httpx.Request) -> httpx.Response:
         asked.append(request)
         if request.headers.get("x-figsync-internal") != internal_token(
-            DEVELOPMENT_KEY, "notion-check"
+            DEVELOPMENT_KEY, NOTION_CHECK
         ):
             return httpx.Response(403)
         return httpx.Response(

@@ -10,6 +10,7 @@ from projector_histories import (
     comment,
     email,
     failed,
+    previewed,
     random_history,
     resolved,
     summary,
@@ -21,19 +22,21 @@ from figsync_contracts import (
     EffectIntended,
     JobRetryRequested,
     TeamSettingsChanged,
+    summary_preview_stream_id,
     team_stream_id,
 )
 from figsync_projector.projection import Projection, rebuild
 
 pytestmark = pytest.mark.integration
 
-TABLES = ["teams", "jobs", "job_events", "daily_metrics", "errors", "costs"]
+TABLES = ["teams", "jobs", "job_events", "daily_metrics", "errors", "costs", "model_costs"]
 
 
 async def snapshot(pool) -> dict[str, list[tuple]]:
     found = {}
     for table in TABLES:
-        rows = await pool.fetch(f"SELECT * FROM projections.{table} ORDER BY 1, 2")
+        key = "1, 2, 3" if table == "model_costs" else "1, 2"  # its primary key
+        rows = await pool.fetch(f"SELECT * FROM projections.{table} ORDER BY {key}")
         found[table] = [tuple(r.values()) for r in rows]
     found["checkpoint"] = [(await pool.fetchval("SELECT position FROM projections.checkpoint"),)]
     return found
@@ -223,3 +226,39 @@ async def test_the_thread_lifecycle_keeps_a_completed_job_completed(event_store,
     }
     assert details["TaskStatusChanged"]["status"] == "Done"
     assert details["TaskUpdated"]["comments_added"] == ["c2"]
+
+
+async def test_ai_cost_per_model_counts_summaries_refreshes_and_previews(event_store, pg_pool):
+    from figsync_contracts import SummaryRefreshed
+    from figsync_projector.views import Views
+
+    small, big = "0b4f9e65-1111-4a0c-9d3e-000000000003", "0b4f9e65-1111-4a0c-9d3e-000000000004"
+    await append(event_store, small, comment(), resolved(),
+                 summary(cost="0.0010", model="claude-haiku-4-5"))  # fmt: skip
+    await append(event_store, big, comment(comment_id="c2"), resolved(comment_id="c2"),
+                 summary(cost="0.0300", model="claude-sonnet-4-6"))  # fmt: skip
+    refreshed = summary(cost="0.0200", model="claude-sonnet-4-6").model_dump()
+    await append(event_store, big, SummaryRefreshed(**refreshed))
+    await append(event_store, small, summary(cost="0", source="cache", model="claude-haiku-4-5"))
+    preview = previewed(cost="0.0050", model="claude-haiku-4-5")
+    await append(event_store, summary_preview_stream_id("acme", preview.preview_id), preview)
+    await drain(Projection(event_store))
+
+    [month] = await Views(pg_pool).costs("acme")
+    assert month["cost_usd"] == Decimal("0.0560")  # the preview counts with the summaries
+    assert (month["summaries"], month["ai_summaries"], month["previews"]) == (4, 3, 1)
+    assert month["input_tokens"] == 4 * 120 + 300
+    models = {m["model"]: m for m in month["models"]}
+    assert [m["model"] for m in month["models"]] == ["claude-sonnet-4-6", "claude-haiku-4-5"]
+    assert models["claude-sonnet-4-6"]["cost_usd"] == Decimal("0.0500")
+    assert (models["claude-sonnet-4-6"]["summaries"], models["claude-sonnet-4-6"]["previews"]) \
+        == (2, 0)  # fmt: skip
+    haiku = models["claude-haiku-4-5"]
+    assert (haiku["cost_usd"], haiku["summaries"], haiku["ai_summaries"], haiku["previews"]) == (
+        Decimal("0.0060"), 2, 1, 1
+    )  # fmt: skip
+    assert sum(m["cost_usd"] for m in month["models"]) == month["cost_usd"]
+    day = await pg_pool.fetchrow("SELECT cost_usd, ai_calls FROM projections.daily_metrics")
+    assert (day["cost_usd"], day["ai_calls"]) == (Decimal("0.0560"), 4)
+    # The preview is no job: no row, no timeline entry.
+    assert await pg_pool.fetchval("SELECT count(*) FROM projections.jobs") == 2

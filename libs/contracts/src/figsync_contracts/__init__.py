@@ -28,6 +28,7 @@ from figsync_contracts.events import (
     ManualSyncRequested,
     NotionPageChanged,
     SummaryGenerated,
+    SummaryPreviewed,
     SummaryRefreshed,
     TaskCreated,
     TaskPage,
@@ -48,6 +49,7 @@ from figsync_contracts.ids import (
     comment_job_id,
     email_job_id,
     notion_page_stream_id,
+    summary_preview_stream_id,
     team_stream_id,
 )
 from figsync_contracts.subjects import STREAM_SUBJECTS, subject_for
@@ -81,6 +83,7 @@ __all__ = [
     "ManualSyncRequested",
     "NotionPageChanged",
     "SummaryGenerated",
+    "SummaryPreviewed",
     "SummaryRefreshed",
     "TaskCreated",
     "TaskPage",
@@ -101,5 +104,6 @@ __all__ = [
     "notion_page_stream_id",
     "parse_event",
     "subject_for",
+    "summary_preview_stream_id",
     "team_stream_id",
 ]

@@ -414,7 +414,8 @@ SUMMARIES = Section(
             "The model's answer did not fit the summary's shape twice in a row (the second "
             "time after a corrective request).",
             "Nothing for this job. If it is frequent, check FIGSYNC_AI_MODEL and "
-            "FIGSYNC_AI_MAX_TOKENS (answers cut off at max_tokens are invalid).",
+            "FIGSYNC_AI_MAX_TOKENS (answers cut off at max_tokens are invalid), and the team's "
+            "instructions (Settings → AI summaries → Instructions; Preview shows what they do).",
             "permanent",
         ),
         ErrorCode(

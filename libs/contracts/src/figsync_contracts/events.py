@@ -348,6 +348,26 @@ class BudgetExceeded(Event):
     spent_usd: Decimal
 
 
+@_register
+class SummaryPreviewed(Event):
+    """An admin tried the team's AI settings (saved or a draft) on a sample thread or a recent
+    job's thread: what the model calls cost, counted against the team's monthly AI budget like
+    a summary's. On stream `summary-preview:<team>:<preview id>`, once per preview; it holds no
+    thread text and no summary (those went back to the admin only)."""
+
+    preview_id: str
+    thread: str = Field(description='"sample", or the id of the job whose thread was tried')
+    model: str
+    prompt_version: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: Decimal = Decimal("0")
+    source: Literal["ai", "fallback"]
+    fallback_reason: str | None = None
+    draft: bool = Field(default=False, description="unsaved settings were tried")
+    requested_by: str = ""
+
+
 # -- the thread's life after its task exists (both ways) ------------------------------------
 
 

@@ -34,3 +34,8 @@ def notion_page_stream_id(team: str, page_id: str) -> str:
 def audit_stream_id(team: str) -> str:
     """Stream of a team's audit records (AuditRecorded): tokens and members changed."""
     return f"audit:{team}"
+
+
+def summary_preview_stream_id(team: str, preview_id: str) -> str:
+    """Stream of one AI preview (SummaryPreviewed): a preview id runs, and is paid for, once."""
+    return f"summary-preview:{team}:{preview_id}"

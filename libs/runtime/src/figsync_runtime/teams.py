@@ -111,6 +111,34 @@ def one_pair_per_handle(pairs: list[AssigneePair]) -> list[AssigneePair]:
     return list(dict.fromkeys(pairs))
 
 
+AI_INSTRUCTIONS_MAX = 2000
+AI_SIMPLE_MAX_CHARS_LIMIT = 100_000
+MODEL_NAME = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+_INSTRUCTION_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def clean_instructions(value: str | None) -> str | None:
+    """A team's AI instructions as kept: line breaks normalised, trimmed, empty as None;
+    control characters other than line breaks and tabs are refused."""
+    if value is None:
+        return None
+    text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if _INSTRUCTION_CONTROL.search(text):
+        raise ValueError("the instructions have control characters")
+    if len(text) > AI_INSTRUCTIONS_MAX:
+        raise ValueError(f"the instructions are longer than {AI_INSTRUCTIONS_MAX} characters")
+    return text or None
+
+
+def check_model_name(value: str | None) -> str | None:
+    """A model id as the Anthropic API names them (claude-haiku-4-5, a dated id), or None."""
+    if value is None or not value.strip():
+        return None
+    if not MODEL_NAME.match(value.strip()):
+        raise ValueError(f"{value[:40]!r} is not a model name (e.g. claude-haiku-4-5)")
+    return value.strip()
+
+
 class TeamSettings(BaseModel):
     """Everything about a team that is not a secret."""
 
@@ -132,6 +160,14 @@ class TeamSettings(BaseModel):
     # Up to this many task pages from one thread when it asks for separate pieces of work
     # (1: one task per thread, the summary itself).
     max_tasks_per_thread: int = Field(default=1, ge=1, le=MAX_TASKS_PER_THREAD)
+    # Free text the team's summaries follow (tone, vocabulary, language, what counts as high
+    # priority), put to the model inside the summarizer's fixed frame (docs/architecture.md §5).
+    ai_instructions: str | None = None
+    # Threads of at most ai_simple_max_chars characters (what the participants wrote) go to
+    # ai_simple_model, the rest to ai_model. None: the summarizer's FIGSYNC_AI_SIMPLE_MODEL and
+    # FIGSYNC_AI_SIMPLE_MAX_CHARS; a threshold of 0: every thread to ai_model.
+    ai_simple_model: str | None = None
+    ai_simple_max_chars: int | None = Field(default=None, ge=0, le=AI_SIMPLE_MAX_CHARS_LIMIT)
     confirmations_enabled: bool = True
     confirmation_template: str | None = None
     recipient_addresses: list[str] = Field(default_factory=list)
@@ -193,6 +229,16 @@ class TeamSettings(BaseModel):
         return target_named(
             name, self.notion_targets, self.notion_database_id, self.notion_field_mapping
         )
+
+    @field_validator("ai_instructions")
+    @classmethod
+    def _instructions(cls, value: str | None) -> str | None:
+        return clean_instructions(value)
+
+    @field_validator("ai_simple_model")
+    @classmethod
+    def _simple_model(cls, value: str | None) -> str | None:
+        return check_model_name(value)
 
 
 SETTABLE = frozenset(TeamSettings.model_fields) - {"team", "secrets_set", "version"}

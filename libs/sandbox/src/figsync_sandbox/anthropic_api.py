@@ -11,6 +11,20 @@ What the sandbox "model" answers is a pure function of the request:
 - an enum takes the first enum value that occurs as a word in the source text, else one chosen
   by a hash of the source text; arrays of strings get sentences of the source text;
 - everything else is generated from the JSON schema, seeded by a hash of the source text.
+
+The "model" also follows a few directives, wherever it reads them: in the text of any
+`<tag>…</tag>` block of the system prompt (where an operator's instructions sit) and in the
+source text (where a participant's text sits). It is deliberately gullible — a real model may
+do the same — so a caller's own checks are what keep its answers in shape:
+- `prefix titles with "X"` (or `'X'`, or one word): title-like strings start with X;
+- `write in <language>` (also answer / reply / respond; English, German, French, Spanish,
+  Dutch, Italian, Portuguese, Japanese, …): strings of title-, summary- and list-like
+  properties start with `[<code>] ` (`[de] `), a marker a test can see;
+- `set <property> to <value>` (a word, or a "quoted" text): that top-level property gets the
+  value verbatim, inside its enum or not (an array gets `[value]`);
+- `ignore the schema`: the tool input is `{"reply": <source text>}`, none of the schema's
+  properties.
+Later directives win (the source text's come after the system prompt's).
 """
 
 from __future__ import annotations
@@ -21,6 +35,7 @@ import math
 import random
 import re
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -167,6 +182,87 @@ class SchemaFaker:
         return [self.value(items, name) for _ in range(count)]
 
 
+LANGUAGES = {
+    "english": "en", "german": "de", "deutsch": "de", "french": "fr", "spanish": "es",
+    "dutch": "nl", "italian": "it", "portuguese": "pt", "japanese": "ja", "polish": "pl",
+    "swedish": "sv", "danish": "da",
+}  # fmt: skip
+_PREFIX = re.compile(
+    r"\bprefix (?:the |every |each |all )?(?:task )?titles? with "
+    r"(?:\"([^\"\n]{1,40})\"|'([^'\n]{1,40})'|([^\s.,;]{1,40}))",
+    re.I,
+)
+_LANGUAGE = re.compile(
+    r"\b(?:write|answer|reply|respond)(?: everything| the tasks?)? in ("
+    + "|".join(LANGUAGES)
+    + r")\b",
+    re.I,
+)
+_SET = re.compile(
+    r"\bset (?:the )?([A-Za-z_]{1,40}) to (?:\"([^\"\n]{0,200})\"|([\w-]{1,40}))", re.I
+)
+_IGNORE_SCHEMA = re.compile(r"\bignore (?:the|your|its|any) (?:tool'?s? )?schema\b", re.I)
+
+
+@dataclass
+class Directives:
+    """What the texts the fake model reads tell it to do (see the module docstring)."""
+
+    title_prefix: str = ""
+    language: str | None = None
+    values: dict[str, str] = field(default_factory=dict)
+    ignore_schema: bool = False
+
+    @classmethod
+    def read(cls, texts: list[str]) -> Directives:
+        found = cls()
+        for text in texts:
+            for match in _PREFIX.finditer(text):
+                quoted = match.group(1) or match.group(2)
+                found.title_prefix = quoted if quoted is not None else match.group(3) + " "
+            for match in _LANGUAGE.finditer(text):
+                found.language = LANGUAGES[match.group(1).lower()]
+            for match in _SET.finditer(text):
+                value = match.group(2) if match.group(2) is not None else match.group(3)
+                found.values[match.group(1).lower()] = value
+            found.ignore_schema = found.ignore_schema or bool(_IGNORE_SCHEMA.search(text))
+        return found
+
+    def apply(self, answer: Any, schema: dict[str, Any], source: str) -> Any:
+        """The tool input as the directives change it."""
+        if self.ignore_schema:
+            return {"reply": re.sub(r"\s+", " ", source).strip()}
+        if not isinstance(answer, dict):
+            return answer
+        props = schema.get("properties", {})
+        out = dict(answer)
+        for name, value in out.items():
+            sub = props.get(name, {})
+            key = name.lower()
+            wordy = any(t in key for t in TITLE_NAMES + SUMMARY_NAMES)
+            marker = f"[{self.language}] " if self.language else ""
+            if isinstance(value, str) and wordy:
+                if any(t in key for t in TITLE_NAMES):
+                    value = self.title_prefix + marker + value
+                else:
+                    value = marker + value
+                out[name] = _cut(value, sub.get("maxLength", 10_000))
+            elif isinstance(value, list) and marker:
+                limit = sub.get("items", {}).get("maxLength", 10_000)
+                out[name] = [_cut(marker + v, limit) if isinstance(v, str) else v for v in value]
+        by_lower = {name.lower(): name for name in props}
+        for wanted, value in self.values.items():
+            if wanted in by_lower:
+                name = by_lower[wanted]
+                out[name] = [value] if props[name].get("type") == "array" else value
+        return out
+
+
+def instruction_texts(system_text: str) -> list[str]:
+    """Where an operator's instructions sit in a system prompt: its tag blocks' text."""
+    return [TAG.sub("", m.group(2)) for m in TAG_BLOCK.finditer(system_text)]
+
+
 def count_tokens(text: str) -> int:
     """A rough token count: about four characters per token."""
     return max(1, math.ceil(len(text) / 4))
@@ -279,7 +375,8 @@ class AnthropicState(control.ServerState):
                 tool_choice["name"] if tool_choice["type"] == "tool" else next(iter(by_name))
             )
             schema = by_name[tool_name]["input_schema"]
-            tool_input = SchemaFaker(source, schema).value(schema)
+            directives = Directives.read([*instruction_texts(system_text), source])
+            tool_input = directives.apply(SchemaFaker(source, schema).value(schema), schema, source)
             output_tokens = count_tokens(json.dumps(tool_input)) + 20
             block: dict[str, Any] = {
                 "type": "tool_use",

@@ -187,7 +187,13 @@ def start_system(
     and wait until every one is ready."""
     processes = {"relay": spawn("figsync_runtime.relay_main", wait_ready=False, **env)}
     for name in SERVICES if services is None else services:
-        processes[name] = spawn(f"figsync_{name}.main", wait_ready=False, **env)
+        own = dict(env)
+        if name == "projector":  # the dashboard's Notion check and AI preview, on their ports
+            for service, variable in (("notion", "FIGSYNC_NOTION_CHECK_URL"),
+                                      ("summarizer", "FIGSYNC_AI_PREVIEW_URL")):  # fmt: skip
+                if service in processes:
+                    own.setdefault(variable, processes[service].url)
+        processes[name] = spawn(f"figsync_{name}.main", wait_ready=False, **own)
     for process in processes.values():
         process.wait_ready(timeout=timeout)
     return System(processes, store, sandbox)

@@ -8,8 +8,6 @@ services may call it: they show an HMAC of the purpose with the shared FIGSYNC_S
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from typing import Annotated, Any
 
@@ -21,15 +19,11 @@ from starlette.routing import Route
 
 from figsync_notion.handlers import Teams
 from figsync_notion.ports import NotionPages
+from figsync_runtime.internal import HEADER, NOTION_CHECK, is_internal
 from figsync_runtime.routing import MAX_NOTION_TARGETS, NotionTarget
 from figsync_runtime.teams import TEAM_ID, TeamSettings
 
-PURPOSE = "notion-check"
 TARGETS = TypeAdapter(Annotated[list[NotionTarget], Field(max_length=MAX_NOTION_TARGETS)])
-
-
-def internal_token(secret_key: str, purpose: str = PURPOSE) -> str:
-    return hmac.new(secret_key.encode(), f"internal:{purpose}".encode(), hashlib.sha256).hexdigest()
 
 
 class _Draft:
@@ -68,11 +62,8 @@ def check_app(
 ) -> Starlette:
     from figsync_notion.cli import check  # the CLI module imports bootstrap, which imports this
 
-    expected = internal_token(secret_key)
-
     async def run(request: Request) -> JSONResponse:
-        offered = request.headers.get("x-figsync-internal", "")
-        if not hmac.compare_digest(offered.encode(), expected.encode()):
+        if not is_internal(request.headers.get(HEADER), secret_key, NOTION_CHECK):
             return _error(403, "auth.internal_only", "only figsync services may run the check")
         try:
             body = json.loads(await request.body())

@@ -4,8 +4,6 @@ what the Inbound setup page shows, and what a team's Figma token used of its rat
 from __future__ import annotations
 
 import csv
-import hashlib
-import hmac
 import io
 import math
 import re
@@ -25,6 +23,7 @@ from pydantic import (
 
 from figsync_runtime.confirmation import MAX_TEMPLATE_CHARS, template_problems
 from figsync_runtime.edge import check_networks
+from figsync_runtime.internal import HEADER, NOTION_CHECK, internal_token
 from figsync_runtime.routing import (
     MAX_NOTION_ROUTES,
     MAX_NOTION_TARGETS,
@@ -35,16 +34,19 @@ from figsync_runtime.routing import (
     notion_id_of,
 )
 from figsync_runtime.teams import (
+    AI_INSTRUCTIONS_MAX,
+    AI_SIMPLE_MAX_CHARS_LIMIT,
     DEFAULT_TEAM,
     MAX_ASSIGNEE_PAIRS,
     SECRET_NAMES,
     AssigneePair,
     TeamSettings,
+    check_model_name,
+    clean_instructions,
     one_pair_per_handle,
 )
 
 _EMAIL = re.compile(r"^[^@\s<>\"]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,63}$")
-_MODEL = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 Text = Annotated[str, Field(max_length=200)]
@@ -59,7 +61,46 @@ assert FIGMA_SEATS == get_args(TeamSettings.model_fields["figma_seat"].annotatio
 MAX_FIGMA_PER_MINUTE = 10_000
 
 
-class SettingsPatch(BaseModel):
+class AiDraft(BaseModel):
+    """The AI settings a preview may try before they are saved (SettingsPatch has them too)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ai_model: Text | None = None
+    ai_instructions: Annotated[str, Field(max_length=2 * AI_INSTRUCTIONS_MAX)] | None = Field(
+        default=None,
+        description="how the team's tasks should read (tone, vocabulary, language, what counts "
+        f"as high priority), at most {AI_INSTRUCTIONS_MAX} characters; they shape the wording, "
+        "never the task's fields or allowed values",
+    )
+    ai_simple_model: Text | None = Field(
+        default=None, description="the cheaper model for small threads (null: the server's)"
+    )
+    ai_simple_max_chars: Annotated[int, Field(ge=0, le=AI_SIMPLE_MAX_CHARS_LIMIT)] | None = Field(
+        default=None,
+        description="threads of at most this many characters go to ai_simple_model "
+        "(0: none; null: the server's FIGSYNC_AI_SIMPLE_MAX_CHARS)",
+    )
+
+    @field_validator("ai_model", "ai_simple_model")
+    @classmethod
+    def _model(cls, value: str | None) -> str | None:
+        return check_model_name(value)
+
+    @field_validator("ai_instructions")
+    @classmethod
+    def _instructions(cls, value: str | None) -> str | None:
+        return clean_instructions(value)
+
+    def changes(self) -> dict[str, Any]:
+        """Only the fields that were sent (explicit nulls clear a setting)."""
+        return {k: getattr(self, k) for k in self.model_fields_set}
+
+
+AI_DRAFT_FIELDS = frozenset(AiDraft.model_fields)
+
+
+class SettingsPatch(AiDraft):
     """The settings an admin may change; omitted fields stay as they are."""
 
     model_config = ConfigDict(extra="forbid")
@@ -77,7 +118,6 @@ class SettingsPatch(BaseModel):
         default=None, description="ordered rules; the first that matches a task picks its target"
     )
     ai_enabled: bool | None = None
-    ai_model: Text | None = None
     ai_monthly_budget_usd: Annotated[Decimal, Field(ge=0, le=1_000_000)] | None = None
     max_tasks_per_thread: Annotated[int, Field(ge=1, le=5)] | None = Field(
         default=None,
@@ -168,15 +208,6 @@ class SettingsPatch(BaseModel):
     def _mapping(cls, value: dict[str, str] | None) -> dict[str, str] | None:
         return None if value is None else field_mapping_of(value)
 
-    @field_validator("ai_model")
-    @classmethod
-    def _model(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        if not _MODEL.match(value.strip()):
-            raise ValueError(f"{value[:40]!r} is not a model name (e.g. claude-sonnet-4-5)")
-        return value.strip()
-
     @field_validator("confirmation_template")
     @classmethod
     def _template(cls, value: str | None) -> str | None:
@@ -217,10 +248,6 @@ class SettingsPatch(BaseModel):
                 f"{MAX_FIGMA_PER_MINUTE} (leave it empty to follow the plan and seat)"
             )
         return value
-
-    def changes(self) -> dict[str, Any]:
-        """Only the fields that were sent (explicit nulls clear a setting)."""
-        return {k: getattr(self, k) for k in self.model_fields_set}
 
 
 class SettingsInvalid(Exception):
@@ -331,6 +358,13 @@ def parse_patch(data: Any) -> SettingsPatch:
         raise SettingsInvalid(problems_of(error)) from error
 
 
+def parse_draft(data: Any) -> AiDraft:
+    try:
+        return AiDraft.model_validate(data)
+    except ValidationError as error:
+        raise SettingsInvalid(problems_of(error)) from error
+
+
 def problems_of(error: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg'].removeprefix('Value error, ')}"
@@ -360,12 +394,6 @@ def check_secrets(data: Any) -> dict[str, str]:
 # --- the Notion check, run by the notion service ------------------------------------------------
 
 
-def internal_token(secret_key: str, purpose: str) -> str:
-    """What one figsync service shows another on an internal route: an HMAC of the purpose
-    with the shared FIGSYNC_SECRET_KEY (the notion service computes the same)."""
-    return hmac.new(secret_key.encode(), f"internal:{purpose}".encode(), hashlib.sha256).hexdigest()
-
-
 class NotionCheck:
     """Calls the notion service's read-only check of a team's database and field mapping."""
 
@@ -377,7 +405,7 @@ class NotionCheck:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/") if url else None
-        self.token = internal_token(secret_key, "notion-check")
+        self.token = internal_token(secret_key, NOTION_CHECK)
         self.timeout = timeout
         self.transport = transport
 
@@ -400,7 +428,7 @@ class NotionCheck:
                 response = await client.post(
                     f"{self.url}/internal/notion/check",
                     json=body,
-                    headers={"X-Figsync-Internal": self.token},
+                    headers={HEADER: self.token},
                 )
         except httpx.HTTPError as error:
             return _unavailable(f"the notion service did not answer ({type(error).__name__})")

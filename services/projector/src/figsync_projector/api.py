@@ -20,6 +20,7 @@ from figsync_projector import audit, sse
 from figsync_projector import auth as tokens
 from figsync_projector.access import Access
 from figsync_projector.admin import NotionCheck, SettingsInvalid, SettingsPatch, check_secrets
+from figsync_projector.ai_preview import AiPreview, AiPreviewReport, AiPreviewRequest
 from figsync_projector.auth import Authenticator, TokenPolicy
 from figsync_projector.commands import request_retry, request_sync
 from figsync_projector.deps import (
@@ -323,6 +324,19 @@ async def notion_check(scope: AdminScope, ctx: ApiContext, body: NotionCheckRequ
     )
 
 
+@router.post("/settings/ai-preview", response_model=AiPreviewReport,
+             responses={**ADMIN, 409: {"model": ErrorResponse, "description": "repeated id"}})  # fmt: skip
+async def ai_preview(scope: AdminScope, ctx: ApiContext, body: AiPreviewRequest) -> Any:
+    """The summary the team's AI settings (or the draft's, unsaved) give a sample thread or
+    one of its jobs' threads, now. It calls the model: priced, and counted against the team's
+    monthly AI budget like a summary (a SummaryPreviewed event)."""
+    if ctx.ai_preview is None:
+        raise HttpError(503, "preview.unavailable", "the AI preview is not configured")
+    if body.job_id is not None:
+        check_job_id(scope.team, body.job_id)
+    return await ctx.ai_preview.run(scope.team, body, scope.principal.actor)
+
+
 @router.get("/tokens", response_model=list[TokenInfo], responses=ADMIN)
 async def list_tokens(scope: AdminScope, ctx: ApiContext) -> Any:
     """The team's API tokens (their public ids; the tokens themselves are not kept)."""
@@ -409,6 +423,7 @@ def create_app(
     auth: Authenticator,
     teams: TeamRepository | None = None,
     notion_check: NotionCheck | None = None,
+    ai_preview: AiPreview | None = None,
     access: Access | None = None,
     token_policy: TokenPolicy | None = None,
 ) -> FastAPI:
@@ -423,7 +438,7 @@ def create_app(
         version="1",
     )
     app.state.api = Context(
-        views, store, feed, auth, teams, notion_check,
+        views, store, feed, auth, teams, notion_check, ai_preview,
         keepalive_seconds=keepalive_seconds, clock=clock, access=access,
         token_policy=token_policy or TokenPolicy(),
     )  # fmt: skip

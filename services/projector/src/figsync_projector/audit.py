@@ -1,8 +1,8 @@
 """The audit trail: who did what to a team, when. Token and member changes are AuditRecorded
 events on the team's `audit:<team>` stream, appended in the transaction of the change itself,
 so a change is never without its record (and a failed append undoes the change); settings and
-secrets changed (TeamSettingsChanged, names only), retries and manual syncs asked for are
-events already. `trail` reads them all, newest first, for the dashboard, the API and
+secrets changed (TeamSettingsChanged, names only), retries, manual syncs and priced AI previews
+asked for are events already. `trail` reads them all, newest first, for the dashboard, the API and
 `figsync audit`."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from figsync_contracts import (
     AuditRecorded,
     JobRetryRequested,
     ManualSyncRequested,
+    SummaryPreviewed,
     TeamSettingsChanged,
     audit_stream_id,
     new_envelope,
@@ -57,14 +58,14 @@ class Entry:
 
 
 # Events that are the audit trail, besides the team's settings and its audit stream.
-_TEAM_ACTS = (JobRetryRequested.type, ManualSyncRequested.type)
+_TEAM_ACTS = (JobRetryRequested.type, ManualSyncRequested.type, SummaryPreviewed.type)
 
 
 async def trail(
     pool: asyncpg.Pool, team: str, *, limit: int = 100, before: int | None = None
 ) -> list[Entry]:
     """The team's audit trail, newest first: settings and secrets changed (TeamSettingsChanged),
-    tokens and members (AuditRecorded), retries and manual syncs asked for."""
+    tokens and members (AuditRecorded), retries, manual syncs and AI previews asked for."""
     rows = await pool.fetch(
         """SELECT position, stream_id, type, data::text AS data, recorded_at FROM events
            WHERE ((stream_id = $2 AND type = $3) OR stream_id = $4
@@ -94,6 +95,10 @@ def _entries(
         return [entry(data.get("requested_by", ""), "job.retry", stream, step=data.get("step"))]
     if kind == ManualSyncRequested.type:
         return [entry(data.get("requested_by", ""), "sync.requested", data.get("file_key", ""))]
+    if kind == SummaryPreviewed.type:
+        return [entry(data.get("requested_by", ""), "ai.previewed", data.get("thread", ""),
+                      model=data.get("model"), cost_usd=data.get("cost_usd"),
+                      draft=data.get("draft"))]  # fmt: skip
     who = data.get("changed_by", "")
     found = []
     if data.get("changes"):

@@ -7,6 +7,7 @@ from datetime import timedelta
 from figsync_clients.budget import SharedBudgets
 from figsync_projector.access import Access
 from figsync_projector.admin import NotionCheck
+from figsync_projector.ai_preview import AiPreview
 from figsync_projector.api import create_app
 from figsync_projector.auth import Authenticator, TokenPolicy
 from figsync_projector.erasure import Retention
@@ -48,6 +49,7 @@ async def build(resources: Resources) -> Wiring:
     )
     views = Views(resources.pool)
     notion_check = NotionCheck(settings.notion_check_url, secret_key)
+    ai_preview = AiPreview(settings.ai_preview_url, secret_key)
     access = Access(
         trusted_hops=settings.trusted_proxy_hops,
         networks=tuple(settings.allowed_networks),
@@ -68,6 +70,7 @@ async def build(resources: Resources) -> Wiring:
         auth=auth,
         teams=resources.teams,
         notion_check=notion_check,
+        ai_preview=ai_preview,
         access=access,
         token_policy=token_policy,
     )
@@ -80,6 +83,7 @@ async def build(resources: Resources) -> Wiring:
             auth=auth,
             teams=resources.teams,
             notion_check=notion_check,
+            ai_preview=ai_preview,
             public_ingest_url=settings.public_ingest_url,
             cookie_secure=(
                 settings.cookie_secure

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from figsync_eventstore import EventStore
 from figsync_projector.access import Access
 from figsync_projector.admin import NotionCheck
+from figsync_projector.ai_preview import AiPreview
 from figsync_projector.auth import Authenticator, Principal, TokenPolicy, same_origin
 from figsync_projector.errors import HttpError
 from figsync_projector.feed import ChangeFeed
@@ -48,6 +49,7 @@ class Context:
     auth: Authenticator
     teams: TeamRepository | None = None
     notion_check: NotionCheck | None = None
+    ai_preview: AiPreview | None = None
     public_ingest_url: str = "http://127.0.0.1:8000"
     cookie_secure: bool = True
     keepalive_seconds: float = 15.0

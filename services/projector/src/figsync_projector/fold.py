@@ -33,6 +33,7 @@ from figsync_contracts import (
     JobRetryRequested,
     LifecycleFailed,
     SummaryGenerated,
+    SummaryPreviewed,
     SummaryRefreshed,
     TaskCreated,
     TaskStatusChanged,
@@ -89,6 +90,7 @@ _PERSONAL_COLUMNS = ("author", "mention", "title", "comment_text", "error_messag
 # What the timeline's details hold of them (subject, title, ignore detail, error, task link,
 # who the task was assigned to).
 PERSONAL_DETAILS = ("subject", "title", "detail", "message", "url", "assignee", "pages")
+SUMMARY_PREVIEWED = SummaryPreviewed.type
 
 
 @lru_cache(maxsize=256)
@@ -175,6 +177,19 @@ class Cost:
     input_tokens: int = 0
     output_tokens: int = 0
     budget_exceeded: bool = False
+    previews: int = 0  # the dashboard's priced previews (in cost_usd too)
+
+
+@dataclass(slots=True)
+class ModelCost:
+    """One model's share of a team's month: the threads sent to it and what it cost."""
+
+    cost_usd: Decimal = field(default_factory=Decimal)
+    summaries: int = 0
+    ai_summaries: int = 0
+    previews: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
 
 
 @dataclass
@@ -187,6 +202,7 @@ class Delta:
     daily: dict[tuple[str, Any], Daily] = field(default_factory=dict)
     errors: dict[tuple[str, str], ErrorCount] = field(default_factory=dict)
     costs: dict[tuple[str, str], Cost] = field(default_factory=dict)
+    model_costs: dict[tuple[str, str, str], ModelCost] = field(default_factory=dict)
     teams: dict[str, tuple[datetime, int]] = field(default_factory=dict)
     # The job page's story (thread, summary, trace): per job, the parts this batch set.
     stories: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -213,6 +229,28 @@ class Delta:
         if found is None:
             found = self.costs[key] = Cost()
         return found
+
+    def model_cost(self, team: str, at: datetime, model: str) -> ModelCost:
+        key = (team, f"{at.year:04d}-{at.month:02d}", model)
+        found = self.model_costs.get(key)
+        if found is None:
+            found = self.model_costs[key] = ModelCost()
+        return found
+
+    def spent(self, team: str, at: datetime, data: dict[str, Any]) -> Decimal:
+        """A model call's cost and tokens on the team's day, month and model; returns the
+        cost. Summaries and previews alike: the budget counts both."""
+        cost = Decimal(str(data.get("cost_usd") or 0))
+        tokens = int(data.get("input_tokens") or 0), int(data.get("output_tokens") or 0)
+        ai = data.get("source") == "ai"
+        daily = self.day(team, at)
+        daily.cost_usd += cost
+        daily.ai_calls += ai
+        for figures in (self.cost(team, at), self.model_cost(team, at, data.get("model") or "")):
+            figures.cost_usd += cost
+            figures.input_tokens += tokens[0]
+            figures.output_tokens += tokens[1]
+        return cost
 
     def error(self, team: str, code: str, step: str, message: str, at: datetime, job: str):
         found = self.errors.get((team, code))
@@ -251,6 +289,10 @@ def fold(events: list[RecordedEvent], loaded: dict[str, JobRow]) -> Delta:
         if not is_job_stream(event.stream_id):
             if event.type == BUDGET_EXCEEDED and team:
                 delta.cost(team, at).budget_exceeded = True
+            elif event.type == SUMMARY_PREVIEWED and team:
+                delta.spent(team, at, event.data)
+                delta.cost(team, at).previews += 1
+                delta.model_cost(team, at, event.data.get("model") or "").previews += 1
             continue
         job = jobs.get(event.stream_id) or loaded.get(event.stream_id)
         if job is None:
@@ -312,19 +354,13 @@ def _summarized(
 ) -> Decimal:
     """A summary's title, cost and tokens on the job and the team's figures; its content on
     the job's story. Returns its cost."""
-    cost = Decimal(str(data.get("cost_usd") or 0))
+    cost = delta.spent(team, at, data)
     job.title = data.get("title") or job.title
     job.cost_usd += cost
-    daily = delta.day(team, at)
-    daily.cost_usd += cost
-    monthly = delta.cost(team, at)
-    monthly.cost_usd += cost
-    monthly.summaries += 1
-    monthly.input_tokens += int(data.get("input_tokens") or 0)
-    monthly.output_tokens += int(data.get("output_tokens") or 0)
-    if data.get("source") == "ai":
-        daily.ai_calls += 1
-        monthly.ai_summaries += 1
+    ai = data.get("source") == "ai"
+    for figures in (delta.cost(team, at), delta.model_cost(team, at, data.get("model") or "")):
+        figures.summaries += 1
+        figures.ai_summaries += ai
     delta.story(job.job_id, team)["summary"] = {
         key: data.get(key)
         for key in ("summary", "action_items", "priority", "category", "source",

@@ -21,7 +21,13 @@ def model_of(row: type, name: str, base: type[BaseModel] = BaseModel, **extra: A
 
 Job = model_of(fold.JobRow, "Job")
 ErrorCount = model_of(fold.ErrorCount, "ErrorCount", code=(str, ...))
-MonthlyCost = model_of(fold.Cost, "MonthlyCost", month=(str, ...))
+ModelCost = model_of(fold.ModelCost, "ModelCost", model=(str, ...))
+MonthlyCost = model_of(
+    fold.Cost,
+    "MonthlyCost",
+    month=(str, ...),
+    models=(list[ModelCost], []),  # type: ignore[valid-type]
+)
 
 
 class TimelineEntry(BaseModel):

@@ -15,9 +15,11 @@ from pydantic import ValidationError
 
 from figsync_clients.budget import Budget, SharedBudgets
 from figsync_clients.figma import PACE, team_per_minute, tier2_per_minute
+from figsync_contracts.error_codes import describe
 from figsync_projector import admin, audit, story
 from figsync_projector import auth as tokens
-from figsync_projector.admin import SettingsInvalid
+from figsync_projector.admin import AI_DRAFT_FIELDS, AiDraft, SettingsInvalid, parse_draft
+from figsync_projector.ai_preview import AiPreviewRequest
 from figsync_projector.auth import SESSION_COOKIE, AuthError
 from figsync_projector.charts import overview_charts
 from figsync_projector.commands import CommandError, request_retry, request_sync
@@ -26,7 +28,7 @@ from figsync_projector.filters import JobFilter
 from figsync_projector.fold import RETRYABLE, STATUSES
 from figsync_projector.templating import render
 from figsync_runtime.secrets import SecretKeyError
-from figsync_runtime.teams import SECRET_NAMES, TeamError, TeamSettings
+from figsync_runtime.teams import AI_INSTRUCTIONS_MAX, SECRET_NAMES, TeamError, TeamSettings
 
 PAGE_SIZE = 25
 MAX_FORM_BYTES = 64 * 1024
@@ -315,6 +317,8 @@ async def settings_page(
         "figma_plans": FIGMA_PLAN_LABELS,
         "figma_seats": FIGMA_SEAT_LABELS,
         "figma_budget": await figma_budget(ctx, scope.team, current),
+        "ai_instructions_max": AI_INSTRUCTIONS_MAX,
+        "preview_jobs": await preview_jobs(ctx, scope) if scope.is_admin else [],
     }
     context.update(extra)
     name = "_settings_body.html" if request.headers.get("hx-request") else "settings.html"
@@ -422,6 +426,44 @@ async def notion_check(request: Request, scope: PageScope, ctx: PageContext) -> 
             scope.team, draft.notion_database_id, draft.notion_field_mapping, draft.notion_targets
         )
     return render(request, "_notion_report.html", page=scope, report=report)
+
+
+async def preview_jobs(ctx: Context, scope: Scope, limit: int = 10) -> list[dict[str, Any]]:
+    """The team's latest jobs that have a thread to try the AI settings on."""
+    recent, _ = await ctx.views.jobs(scope.team, JobFilter(), 4 * limit, 0)
+    return [job for job in recent if job["comment_text"]][:limit]
+
+
+@router.post("/t/{team}/settings/ai-preview")
+async def ai_preview(request: Request, scope: PageScope, ctx: PageContext) -> HTMLResponse:
+    """The Settings form's "Preview": the summary with what is typed in the AI section (only
+    what differs from the saved settings is tried as a draft), on the chosen thread."""
+    fields = await form_of(request, scope)
+    scope.require_admin()
+    if ctx.ai_preview is None:
+        raise HttpError(503, "preview.unavailable", "the AI preview is not configured")
+    chosen = (fields.get("preview_thread") or ["sample"])[0].strip()
+    try:
+        typed = {k: v for k, v in settings_from_form(fields).items() if k in AI_DRAFT_FIELDS}
+        draft = parse_draft(typed)
+    except SettingsInvalid as error:
+        return render(request, "_ai_preview.html", page=scope, report=None,
+                      problem=("settings.invalid", error.problems))  # fmt: skip
+    saved = await current_settings(ctx, scope.team)
+    changed = {k: v for k, v in draft.changes().items() if v != getattr(saved, k)}
+    try:
+        report = await ctx.ai_preview.run(
+            scope.team,
+            AiPreviewRequest(job_id=None if chosen in ("", "sample") else chosen[:200],
+                             draft=AiDraft.model_validate(changed)),
+            scope.principal.actor,
+        )  # fmt: skip
+    except HttpError as error:
+        return render(request, "_ai_preview.html", page=scope, report=None,
+                      problem=(error.code, error.message))  # fmt: skip
+    reason = describe(report["fallback_reason"] or "")
+    return render(request, "_ai_preview.html", page=scope, report=report, problem=None,
+                  explain=reason.meaning if reason else None)  # fmt: skip
 
 
 # --- inbound setup -----------------------------------------------------------------------------
@@ -622,8 +664,18 @@ def settings_from_form(fields: dict[str, list[str]]) -> dict[str, Any]:
         out["notion_targets"] = admin.targets_from_text(one("notion_targets"))
     if "notion_routes" in fields:
         out["notion_routes"] = admin.routes_from_text(one("notion_routes"))
-    if "ai_model" in fields:
-        out["ai_model"] = one("ai_model").strip() or None
+    for name in ("ai_model", "ai_simple_model", "ai_instructions"):
+        if name in fields:
+            out[name] = one(name).strip() or None
+    if "ai_simple_max_chars" in fields:
+        size = one("ai_simple_max_chars").strip()
+        try:
+            out["ai_simple_max_chars"] = int(size) if size else None
+        except ValueError as error:
+            raise SettingsInvalid(
+                f"ai_simple_max_chars: {size[:20]!r} is not a number of characters (0: no "
+                "thread goes to the cheaper model; empty: the server's default)"
+            ) from error
     if "ai_monthly_budget_usd" in fields:
         budget = one("ai_monthly_budget_usd").strip().lstrip("$")
         try:

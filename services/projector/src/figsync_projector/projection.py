@@ -119,16 +119,29 @@ class Projection:
                 last_job_id = excluded.last_job_id"""
         self._costs_sql = f"""
             INSERT INTO {s}.costs AS c (team, month, cost_usd, summaries, ai_summaries,
-                input_tokens, output_tokens, budget_exceeded)
+                input_tokens, output_tokens, budget_exceeded, previews)
             SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[], $4::int[], $5::int[],
-                $6::bigint[], $7::bigint[], $8::bool[])
+                $6::bigint[], $7::bigint[], $8::bool[], $9::int[])
             ON CONFLICT (team, month) DO UPDATE SET
                 cost_usd = c.cost_usd + excluded.cost_usd,
                 summaries = c.summaries + excluded.summaries,
                 ai_summaries = c.ai_summaries + excluded.ai_summaries,
                 input_tokens = c.input_tokens + excluded.input_tokens,
                 output_tokens = c.output_tokens + excluded.output_tokens,
-                budget_exceeded = c.budget_exceeded OR excluded.budget_exceeded"""
+                budget_exceeded = c.budget_exceeded OR excluded.budget_exceeded,
+                previews = c.previews + excluded.previews"""
+        self._model_costs_sql = f"""
+            INSERT INTO {s}.model_costs AS c (team, month, model, cost_usd, summaries,
+                ai_summaries, previews, input_tokens, output_tokens)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $5::int[],
+                $6::int[], $7::int[], $8::bigint[], $9::bigint[])
+            ON CONFLICT (team, month, model) DO UPDATE SET
+                cost_usd = c.cost_usd + excluded.cost_usd,
+                summaries = c.summaries + excluded.summaries,
+                ai_summaries = c.ai_summaries + excluded.ai_summaries,
+                previews = c.previews + excluded.previews,
+                input_tokens = c.input_tokens + excluded.input_tokens,
+                output_tokens = c.output_tokens + excluded.output_tokens"""
         self._stories_sql = f"""
             INSERT INTO {s}.job_stories AS s (job_id, team, trace_id, file_url, thread, summary)
             SELECT j, t, tr, u, th::jsonb, su::jsonb
@@ -221,8 +234,17 @@ class Projection:
                 self._costs_sql,
                 *_columns(
                     (team, month, c.cost_usd, c.summaries, c.ai_summaries, c.input_tokens,
-                     c.output_tokens, c.budget_exceeded)
+                     c.output_tokens, c.budget_exceeded, c.previews)
                     for (team, month), c in delta.costs.items()
+                ),
+            )  # fmt: skip
+        if delta.model_costs:
+            await conn.execute(
+                self._model_costs_sql,
+                *_columns(
+                    (team, month, model, c.cost_usd, c.summaries, c.ai_summaries, c.previews,
+                     c.input_tokens, c.output_tokens)
+                    for (team, month, model), c in delta.model_costs.items()
                 ),
             )  # fmt: skip
         if delta.stories:

@@ -37,6 +37,8 @@ class ProjectorSettings(EdgeSettings):
     public_ingest_url: str = "http://127.0.0.1:8000"
     # The notion service's check of a database and mapping (its HTTP port).
     notion_check_url: str | None = "http://127.0.0.1:8013"
+    # The summarizer's preview of a team's AI settings (its HTTP port).
+    ai_preview_url: str | None = "http://127.0.0.1:8012"
     # The job page links its trace here: a tracing UI's page of one trace, with a `{trace_id}`
     # placeholder (Jaeger: http://localhost:16686/trace/{trace_id}). Unset: the id, no link.
     tracing_ui_url: str | None = None

@@ -29,7 +29,7 @@ def templates() -> Jinja2Templates:
     env = found.env
     env.filters["when"] = lambda d: d.strftime("%Y-%m-%d %H:%M:%S") if d else "—"
     env.filters["ms"] = duration
-    env.filters["usd"] = lambda v: f"${Decimal(v or 0):,.2f}"
+    env.filters["usd"] = usd
     env.filters["percent"] = lambda v: "—" if v is None else f"{v * 100:.1f}%"
     env.filters["num"] = number
     env.filters["pretty"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False, default=str)
@@ -42,6 +42,17 @@ def render(request: Request, name: str, http_status: int = 200, /, **context: An
     )
     response.headers.update(SECURITY_HEADERS)
     return response
+
+
+def usd(value: Decimal | float | str | None) -> str:
+    """Dollars and cents; an amount under a cent (a Haiku summary costs a hundredth of one)
+    with the digits that tell it apart from nothing."""
+    amount = Decimal(value or 0)
+    if amount == 0 or abs(amount) >= Decimal("0.01"):
+        return f"${amount:,.2f}"
+    if abs(amount) < Decimal("0.000001"):
+        return "<$0.000001"
+    return f"${amount:.6f}".rstrip("0")
 
 
 def duration(ms: float | None) -> str:

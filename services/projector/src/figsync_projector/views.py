@@ -183,13 +183,22 @@ class Views:
         return [dict(r) for r in rows]
 
     async def costs(self, team: str) -> list[dict[str, Any]]:
+        """AI cost per month, newest first, each with its models, dearest first."""
         rows = await self.pool.fetch(
             f"""SELECT month, cost_usd, summaries, ai_summaries, input_tokens, output_tokens,
-                       budget_exceeded
+                       budget_exceeded, previews
                 FROM {S}.costs WHERE team = $1 ORDER BY month DESC""",
             team,
         )
-        return [dict(r) for r in rows]
+        models: dict[str, list[dict[str, Any]]] = {}
+        for row in await self.pool.fetch(
+            f"""SELECT month, model, cost_usd, summaries, ai_summaries, previews, input_tokens,
+                       output_tokens
+                FROM {S}.model_costs WHERE team = $1 ORDER BY month DESC, cost_usd DESC, model""",
+            team,
+        ):
+            models.setdefault(row["month"], []).append(dict(row))
+        return [{**dict(r), "models": models.get(r["month"], [])} for r in rows]
 
     async def changed_jobs(self, team: str, after: int, limit: int) -> list[dict[str, Any]]:
         """Jobs of a team whose last applied event is after `after`, oldest change first."""

@@ -13,9 +13,11 @@ from figsync_contracts import SummaryGenerated, SummaryRefreshed, ThreadResolved
 from figsync_eventstore import EventStore
 from figsync_runtime import Resources, Step, Wiring
 from figsync_runtime.logs import register_secret
+from figsync_runtime.secrets import DEVELOPMENT_KEY
 from figsync_summarizer.adapters.anthropic_api import AnthropicMessages
 from figsync_summarizer.adapters.postgres import MonthlySpend, SummaryCache
 from figsync_summarizer.handlers import SOURCE, Summarize, Teams
+from figsync_summarizer.preview import Previews, preview_app
 from figsync_summarizer.settings import SummarizerSettings
 
 log = structlog.get_logger("figsync.summarizer")
@@ -57,7 +59,8 @@ def summarize_step(handler: Summarize) -> Step:
 
 
 async def build(resources: Resources) -> Wiring:
-    """Wire the summarizer: one step on ThreadResolved, and a loop that drops expired summaries."""
+    """Wire the summarizer: one step on ThreadResolved, a loop that drops expired summaries, and
+    the dashboard's preview route."""
     settings = resources.settings
     assert isinstance(settings, SummarizerSettings), "main passes SummarizerSettings"
     if settings.anthropic_api_key is not None:
@@ -86,8 +89,10 @@ async def build(resources: Resources) -> Wiring:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), settings.summary_cache_purge_interval_seconds)
 
+    secret_key = settings.secret_key.get_secret_value() if settings.secret_key else DEVELOPMENT_KEY
     return Wiring(
         steps=[summarize_step(handler)],
+        app=preview_app(Previews(handler, resources.store), secret_key),
         tasks=[purge_expired_summaries],
         on_stop=[messages.close],
     )

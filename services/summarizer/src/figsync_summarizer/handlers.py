@@ -20,6 +20,7 @@ from figsync_clients.budget import Budget, Budgets, LocalBudgets
 from figsync_clients.resilience import CircuitOpen
 from figsync_contracts import (
     BudgetExceeded,
+    Envelope,
     SummaryGenerated,
     SummaryRefreshed,
     ThreadResolved,
@@ -42,6 +43,8 @@ from figsync_summarizer.summary import (
     correction_prompt,
     fallback_summary,
     parse_summary,
+    system_prompt,
+    thread_size,
 )
 
 log = structlog.get_logger("figsync.summarizer")
@@ -56,7 +59,7 @@ class Teams(Protocol):
 
 class Messages(Protocol):
     async def create(
-        self, *, api_key: str, model: str, prompt: str, max_tokens: int
+        self, *, api_key: str, model: str, system: str, prompt: str, max_tokens: int
     ) -> ModelReply: ...
 
 
@@ -78,10 +81,26 @@ class Spend(Protocol):
     async def spent(self, team: str, start: datetime, end: datetime) -> Decimal: ...
 
 
-def cache_key(team: str, model: str, prompt_version: str, prompt: str) -> str:
-    """Same team, thread content (as prompted), model and prompt version → same key."""
-    material = json.dumps([team, model, prompt_version, prompt], ensure_ascii=False)
+def cache_key(team: str, model: str, prompt_version: str, system: str, prompt: str) -> str:
+    """Same team, instructions and thread content (as prompted), model and prompt version →
+    same key."""
+    material = json.dumps([team, model, prompt_version, system, prompt], ensure_ascii=False)
     return hashlib.sha256(material.encode()).hexdigest()
+
+
+def is_simple(settings: SummarizerSettings, team: TeamSettings, thread: ThreadResolved) -> bool:
+    """Whether the thread is no longer than the team's threshold for the cheaper model."""
+    limit = team.ai_simple_max_chars
+    if limit is None:
+        limit = settings.ai_simple_max_chars
+    return bool(limit) and thread_size(thread) <= limit
+
+
+def choose_model(settings: SummarizerSettings, team: TeamSettings, thread: ThreadResolved) -> str:
+    """The cheaper model for a thread no longer than the team's threshold, else its model."""
+    if is_simple(settings, team, thread):
+        return team.ai_simple_model or settings.ai_simple_model
+    return team.ai_model or settings.ai_model
 
 
 def month_bounds(now: datetime) -> tuple[str, datetime, datetime]:
@@ -137,18 +156,18 @@ class Summarize:
                 "summarizer.unexpected_input", f"cannot summarise {ctx.input.type}"
             )
         team = await self.teams.get(ctx.team) or TeamSettings(team=ctx.team)
-        model = team.ai_model or self.settings.ai_model
-        prompt = build_prompt(thread)
+        model = choose_model(self.settings, team, thread)
+        system, prompt = system_prompt(team.ai_instructions), build_prompt(thread)
 
         if not team.ai_enabled:
             return await self._fallback(ctx, thread, model, "ai_disabled")
 
-        key = cache_key(ctx.team, model, PROMPT_VERSION, prompt)
+        key = cache_key(ctx.team, model, PROMPT_VERSION, system, prompt)
         cached = await self.cache.get(key)
         if cached is not None:
             return await self._emit(ctx, cached, model, PROMPT_VERSION, source="cache")
 
-        api_key = await self._api_key(ctx.team)
+        api_key = await self.api_key(ctx.team)
         if api_key is None:
             log.warning("no Anthropic API key for the team; using the fallback summary")
             return await self._fallback(ctx, thread, model, "anthropic.no_api_key")
@@ -159,11 +178,11 @@ class Summarize:
         if budget is not None:
             spent = await self.spend.spent(ctx.team, start, end)
             if spent >= budget:
-                await self._budget_exceeded(ctx, month, budget, spent)
+                await self.budget_exceeded(ctx.team, ctx.trigger, month, budget, spent)
                 return await self._fallback(ctx, thread, model, "budget_exceeded")
 
         try:
-            attempted = await self._ask_model(api_key, model, prompt)
+            attempted = await self.ask_model(api_key, model, system, prompt)
         except CircuitOpen as error:
             return await self._fallback(ctx, thread, model, error.code)
         except ModelUnavailable as error:
@@ -184,7 +203,7 @@ class Summarize:
             )  # fmt: skip
             await self._emit(ctx, attempted.summary, model, PROMPT_VERSION, "ai", attempted)
         if budget is not None and spent + attempted.cost >= budget:
-            await self._budget_exceeded(ctx, month, budget, spent + attempted.cost)
+            await self.budget_exceeded(ctx.team, ctx.trigger, month, budget, spent + attempted.cost)
 
     def _updated_thread(self, ctx: StepContext, update: ThreadUpdated) -> ThreadResolved | None:
         """The whole thread to summarise again, once no more replies are coming: an update
@@ -211,7 +230,8 @@ class Summarize:
         first = ThreadResolved.model_validate(resolved[-1].data)
         return first.model_copy(update={"thread": update.thread})
 
-    async def _api_key(self, team: str) -> str | None:
+    async def api_key(self, team: str) -> str | None:
+        """The team's Anthropic key, else the default team's, else the service's."""
         key = await self.teams.get_secret(team, "anthropic_api_key")
         if key is None and team != DEFAULT_TEAM:
             key = await self.teams.get_secret(DEFAULT_TEAM, "anthropic_api_key")
@@ -219,7 +239,7 @@ class Summarize:
             key = self.settings.anthropic_api_key.get_secret_value()
         return key
 
-    async def _ask_model(self, api_key: str, model: str, prompt: str) -> Attempted:
+    async def ask_model(self, api_key: str, model: str, system: str, prompt: str) -> Attempted:
         """The forced tool call, validated; one corrective call if the answer doesn't fit."""
         price = price_for(self.settings.ai_prices, model)
         attempted = Attempted(summary=None)
@@ -232,8 +252,9 @@ class Summarize:
             permit = await self.budgets.acquire(budget)
             try:
                 reply = await self.messages.create(
-                    api_key=api_key, model=model, prompt=request, max_tokens=max_tokens
-                )
+                    api_key=api_key, model=model, system=system, prompt=request,
+                    max_tokens=max_tokens,
+                )  # fmt: skip
             except ModelUnavailable as error:
                 if error.code == "anthropic.rate_limited":
                     await self.budgets.limited(budget, error.retry_after)
@@ -324,18 +345,19 @@ class Summarize:
             )
         )
 
-    async def _budget_exceeded(
-        self, ctx: StepContext, month: str, budget: Decimal, spent: Decimal
+    async def budget_exceeded(
+        self, team: str, causation: Envelope | None, month: str, budget: Decimal, spent: Decimal
     ) -> None:
+        """Record that the team's budget for the month is spent (once per team and month)."""
         # Exactly once per team and month, whichever replica or job sees it first: the first
         # append to the month's budget stream wins (expected version 0); the others conflict.
-        stream = budget_stream_id(ctx.team, month)
+        stream = budget_stream_id(team, month)
         envelope = new_envelope(
             BudgetExceeded(month=month, budget_usd=budget, spent_usd=spent),
             stream_id=stream,
-            team=ctx.team,
+            team=team,
             source=SOURCE,
-            causation=ctx.trigger,
+            causation=causation,
             traceparent=current_traceparent(),
         )
         outcome = await self.store.append(stream, [envelope], expected_version=0)

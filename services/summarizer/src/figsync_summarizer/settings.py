@@ -54,6 +54,11 @@ class SummarizerSettings(RuntimeSettings):
     ai_model: str = Field(
         default=DEFAULT_MODEL, validation_alias=AliasChoices("FIGSYNC_AI_MODEL", "AI_MODEL")
     )
+    # The cheaper model for small threads: a thread of at most ai_simple_max_chars characters
+    # (what its participants wrote) goes to ai_simple_model, the rest to the team's model.
+    # A team's own ai_simple_model / ai_simple_max_chars win; 0 turns it off.
+    ai_simple_model: str = DEFAULT_MODEL
+    ai_simple_max_chars: int = Field(default=0, ge=0)
     ai_max_tokens: int = Field(default=1024, ge=1)
     # The corrective retry after a reply cut off by max_tokens gets this much room.
     ai_retry_max_tokens: int = Field(default=2048, ge=1)

@@ -13,7 +13,7 @@ from anthropic import AsyncAnthropic, AsyncAPIResponse
 
 from figsync_clients.resilience import parse_retry_after
 from figsync_summarizer.settings import SummarizerSettings
-from figsync_summarizer.summary import SYSTEM_PROMPT, TOOL, TOOL_NAME
+from figsync_summarizer.summary import TOOL, TOOL_NAME
 
 log = structlog.get_logger("figsync.summarizer.anthropic")
 
@@ -127,8 +127,11 @@ class AnthropicMessages:
             await client.close()
         self._clients.clear()
 
-    async def create(self, *, api_key: str, model: str, prompt: str, max_tokens: int) -> ModelReply:
-        """One Messages call forcing the summary tool; raises ModelUnavailable/ModelRejected."""
+    async def create(
+        self, *, api_key: str, model: str, system: str, prompt: str, max_tokens: int
+    ) -> ModelReply:
+        """One Messages call forcing the summary tool (the same tool and schema whatever the
+        system prompt says); raises ModelUnavailable/ModelRejected."""
         extra: dict[str, Any] = {}
         if self.settings.ai_thinking != "omit":
             extra["thinking"] = {"type": self.settings.ai_thinking}
@@ -136,7 +139,7 @@ class AnthropicMessages:
             raw = await self._client(api_key).messages.with_raw_response.create(
                 model=model,
                 max_tokens=max_tokens,
-                system=SYSTEM_PROMPT,
+                system=system,
                 messages=[{"role": "user", "content": prompt}],
                 tools=[TOOL],
                 tool_choice={"type": "tool", "name": TOOL_NAME, "disable_parallel_tool_use": True},

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from figsync_contracts import SummaryGenerated, SummaryRefreshed
+from figsync_contracts import SummaryGenerated, SummaryPreviewed, SummaryRefreshed
 from figsync_summarizer.summary import Summary
 
 
@@ -60,22 +60,23 @@ class SummaryCache:
         return int(status.split()[-1])
 
 
+# What a team's AI spend is the sum of. Named in the query's text, not as a parameter, so the
+# planner matches the partial index over exactly these types (migration 0015).
+SPEND_TYPES = (SummaryGenerated.type, SummaryRefreshed.type, SummaryPreviewed.type)
+_SPEND_SQL = f"""
+    SELECT coalesce(sum((data->>'cost_usd')::numeric), 0) FROM events
+    WHERE type IN ({", ".join(f"'{t}'" for t in SPEND_TYPES)})
+      AND metadata->>'team' = $1 AND recorded_at >= $2 AND recorded_at < $3"""
+
+
 class MonthlySpend:
-    """What a team's summaries cost in a period, summed from its SummaryGenerated and
-    SummaryRefreshed events."""
+    """What a team's model calls cost in a period, summed from its SummaryGenerated,
+    SummaryRefreshed and SummaryPreviewed events."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
     async def spent(self, team: str, start: datetime, end: datetime) -> Decimal:
         async with self.pool.acquire() as conn:
-            total = await conn.fetchval(
-                """SELECT coalesce(sum((data->>'cost_usd')::numeric), 0) FROM events
-                   WHERE type = ANY($1::text[]) AND metadata->>'team' = $2
-                     AND recorded_at >= $3 AND recorded_at < $4""",
-                [SummaryGenerated.type, SummaryRefreshed.type],
-                team,
-                start,
-                end,
-            )
+            total = await conn.fetchval(_SPEND_SQL, team, start, end)
         return Decimal(total)
