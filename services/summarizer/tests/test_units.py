@@ -14,12 +14,15 @@ from figsync_summarizer.pricing import cost_usd, price_for
 from figsync_summarizer.settings import DEFAULT_PRICES, ModelPrice, SummarizerSettings
 from figsync_summarizer.summary import (
     SYSTEM_PROMPT,
+    TOOL,
+    TOOL_SCHEMA,
     InvalidSummary,
     build_prompt,
     fallback_summary,
     parse_summary,
     system_prompt,
     thread_size,
+    tool,
 )
 
 pytestmark = pytest.mark.unit
@@ -215,3 +218,22 @@ def test_instructions_are_kept_trimmed_with_plain_line_breaks():
     assert team.ai_instructions == "Tone: friendly.\n\tTitles: short."
     assert TeamSettings(team="t", ai_instructions=" \n ").ai_instructions is None
     assert TeamSettings(team="t", ai_simple_model=" ").ai_simple_model is None
+
+
+def test_several_tasks_only_when_the_team_allows_them_and_never_more():
+    assert tool(1) == TOOL and "tasks" not in tool(1)["input_schema"]["properties"]
+    assert system_prompt(None, 1) == SYSTEM_PROMPT
+    many = tool(3)["input_schema"]["properties"]["tasks"]
+    assert many["maxItems"] == 3 and many["items"] == TOOL_SCHEMA
+    assert TOOL_SCHEMA["required"] == tool(3)["input_schema"]["required"]  # tasks optional
+    assert "at most 3" in system_prompt(None, 3)
+    assert "at most 3" in system_prompt("Write in German.", 3).split("<team_instructions>")[0]
+
+    part = {**VALID, "title": "Fix &lt;Button&gt; colour"}
+    summary = parse_summary({**VALID, "tasks": [part] * 5})
+    assert summary.tasks[0].title == "Fix <Button> colour"  # entities decoded in tasks too
+    assert len(summary.limited(3).tasks) == 3  # a model that splits too much is cut
+    assert summary.limited(1).tasks == []  # the team allows one task: no list
+    assert parse_summary({**VALID, "tasks": [part]}).limited(3).tasks == []  # one is one
+    with pytest.raises(InvalidSummary):
+        parse_summary({**VALID, "tasks": [{**part, "priority": "urgent"}]})  # enums hold

@@ -88,6 +88,27 @@ def _sentences(text: str) -> list[str]:
     return parts or [text.strip() or "Follow up"]
 
 
+_NUMBERED = re.compile(r"(?:^|\s)\(?([1-9])[.)]\s+")
+
+
+def requests_in(text: str) -> list[str]:
+    """The separate requests of a thread, numbered as people number them ("1) … 2) …")."""
+    parts = _NUMBERED.split(text)
+    found = [p.strip(" \n;,.") for p in parts[2::2] if p.strip(" \n;,.")]
+    return found if len(found) > 1 else []
+
+
+def several_tasks(tool_input: Any, schema: dict[str, Any], source: str) -> Any:
+    """A tool that may hold several tasks (a `tasks` array of objects) gets one per numbered
+    request of the thread, when it has two or more; otherwise none (one task)."""
+    tasks = (schema.get("properties") or {}).get("tasks")
+    if not isinstance(tasks, dict) or not isinstance(tool_input, dict):
+        return tool_input
+    item = tasks.get("items") or {}
+    found = requests_in(source)[: tasks.get("maxItems", 5)]
+    return {**tool_input, "tasks": [SchemaFaker(r, item).value(item) for r in found]}
+
+
 class SchemaFaker:
     """Generates a value that fits a JSON schema, deterministically from a source text."""
 
@@ -377,6 +398,7 @@ class AnthropicState(control.ServerState):
             schema = by_name[tool_name]["input_schema"]
             directives = Directives.read([*instruction_texts(system_text), source])
             tool_input = directives.apply(SchemaFaker(source, schema).value(schema), schema, source)
+            tool_input = several_tasks(tool_input, schema, source)
             output_tokens = count_tokens(json.dumps(tool_input)) + 20
             block: dict[str, Any] = {
                 "type": "tool_use",

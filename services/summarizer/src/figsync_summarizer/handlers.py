@@ -23,6 +23,7 @@ from figsync_contracts import (
     Envelope,
     SummaryGenerated,
     SummaryRefreshed,
+    TaskSummary,
     ThreadResolved,
     ThreadUpdated,
     new_envelope,
@@ -59,7 +60,14 @@ class Teams(Protocol):
 
 class Messages(Protocol):
     async def create(
-        self, *, api_key: str, model: str, system: str, prompt: str, max_tokens: int
+        self,
+        *,
+        api_key: str,
+        model: str,
+        system: str,
+        prompt: str,
+        max_tokens: int,
+        max_tasks: int = 1,
     ) -> ModelReply: ...
 
 
@@ -157,7 +165,8 @@ class Summarize:
             )
         team = await self.teams.get(ctx.team) or TeamSettings(team=ctx.team)
         model = choose_model(self.settings, team, thread)
-        system, prompt = system_prompt(team.ai_instructions), build_prompt(thread)
+        most = team.max_tasks_per_thread
+        system, prompt = system_prompt(team.ai_instructions, most), build_prompt(thread)
 
         if not team.ai_enabled:
             return await self._fallback(ctx, thread, model, "ai_disabled")
@@ -182,7 +191,7 @@ class Summarize:
                 return await self._fallback(ctx, thread, model, "budget_exceeded")
 
         try:
-            attempted = await self.ask_model(api_key, model, system, prompt)
+            attempted = await self.ask_model(api_key, model, system, prompt, most)
         except CircuitOpen as error:
             return await self._fallback(ctx, thread, model, error.code)
         except ModelUnavailable as error:
@@ -239,7 +248,9 @@ class Summarize:
             key = self.settings.anthropic_api_key.get_secret_value()
         return key
 
-    async def ask_model(self, api_key: str, model: str, system: str, prompt: str) -> Attempted:
+    async def ask_model(
+        self, api_key: str, model: str, system: str, prompt: str, max_tasks: int = 1
+    ) -> Attempted:
         """The forced tool call, validated; one corrective call if the answer doesn't fit."""
         price = price_for(self.settings.ai_prices, model)
         attempted = Attempted(summary=None)
@@ -253,7 +264,7 @@ class Summarize:
             try:
                 reply = await self.messages.create(
                     api_key=api_key, model=model, system=system, prompt=request,
-                    max_tokens=max_tokens,
+                    max_tokens=max_tokens, max_tasks=max_tasks,
                 )  # fmt: skip
             except ModelUnavailable as error:
                 if error.code == "anthropic.rate_limited":
@@ -273,7 +284,7 @@ class Summarize:
             try:
                 if reply.tool_input is None:
                     raise InvalidSummary(f"no {reply.stop_reason or 'tool'} answer with the tool")
-                attempted.summary = parse_summary(reply.tool_input)
+                attempted.summary = parse_summary(reply.tool_input).limited(max_tasks)
                 return attempted
             except InvalidSummary as invalid:
                 reason = invalid.reason
@@ -342,6 +353,7 @@ class Summarize:
                 cost_usd=attempted.cost if attempted else Decimal("0"),
                 source=source,  # type: ignore[arg-type]
                 fallback_reason=reason,
+                tasks=[TaskSummary(**t.model_dump()) for t in summary.tasks],
             )
         )
 

@@ -135,7 +135,8 @@ class Previews:
 
         settings = self.summarize.settings
         model = choose_model(settings, team, thread)
-        system, prompt = system_prompt(team.ai_instructions), build_prompt(thread)
+        most = team.max_tasks_per_thread
+        system, prompt = system_prompt(team.ai_instructions, most), build_prompt(thread)
         month, start, end = month_bounds(datetime.now(UTC))
         budget = team.ai_monthly_budget_usd
         spent = await self.summarize.spend.spent(team_id, start, end)
@@ -150,7 +151,7 @@ class Previews:
             reason = "budget_exceeded"
         else:
             try:
-                attempted = await self.summarize.ask_model(api_key, model, system, prompt)
+                attempted = await self.summarize.ask_model(api_key, model, system, prompt, most)
             except (CircuitOpen, ModelUnavailable, ModelRejected, WaitError) as error:
                 reason = error.code
             else:

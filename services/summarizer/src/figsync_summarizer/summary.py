@@ -22,8 +22,8 @@ ACTION_ITEMS_MAX = 10
 ACTION_ITEM_MAX = 200
 
 
-class Summary(BaseModel):
-    """A thread's summary as a task needs it; the model's answer must validate as this."""
+class TaskPart(BaseModel):
+    """One task as a page needs it (the summary's own fields, or one of its `tasks`)."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
@@ -41,6 +41,19 @@ class Summary(BaseModel):
         if too_long:
             raise ValueError(f"each action item must be at most {ACTION_ITEM_MAX} characters")
         return cleaned
+
+
+class Summary(TaskPart):
+    """A thread's summary as a task needs it; the model's answer must validate as this. When
+    the team allows several tasks per thread, `tasks` holds one entry per separate piece of
+    work (empty, or one entry: the summary is the one task)."""
+
+    tasks: list[TaskPart] = Field(default_factory=list)
+
+    def limited(self, most: int) -> Summary:
+        """The summary with at most `most` tasks (1: none); a single task is no list."""
+        tasks = self.tasks[:most] if most > 1 else []
+        return self.model_copy(update={"tasks": tasks if len(tasks) > 1 else []})
 
 
 TOOL_SCHEMA: dict[str, Any] = {
@@ -68,6 +81,30 @@ TOOL_SCHEMA: dict[str, Any] = {
     "required": ["title", "summary", "action_items", "priority", "category"],
     "additionalProperties": False,
 }
+
+
+def tool_schema(max_tasks: int = 1) -> dict[str, Any]:
+    """The tool's input schema: the summary, and with more than one task allowed, `tasks`
+    (at most `max_tasks` entries, each with the summary's fields and limits)."""
+    if max_tasks <= 1:
+        return TOOL_SCHEMA
+    part = dict(TOOL_SCHEMA)
+    schema = {**TOOL_SCHEMA, "properties": {**TOOL_SCHEMA["properties"]}}
+    schema["properties"]["tasks"] = {
+        "type": "array",
+        "items": part,
+        "maxItems": max_tasks,
+        "description": "Only when the thread asks for separate pieces of work (different things "
+        "different people could do on their own): one entry per piece, the first the same as "
+        "the fields above. Otherwise leave it empty.",
+    }
+    return schema
+
+
+def tool(max_tasks: int = 1) -> dict[str, Any]:
+    """The one tool the model must call (its schema never depends on the team's text)."""
+    return TOOL if max_tasks <= 1 else {**TOOL, "input_schema": tool_schema(max_tasks)}
+
 
 TOOL: dict[str, Any] = {
     "name": TOOL_NAME,
@@ -145,13 +182,26 @@ def build_prompt(thread: ThreadResolved) -> str:
     )
 
 
-def system_prompt(instructions: str | None) -> str:
-    """The system prompt: the fixed frame, with the team's instructions inside it (escaped,
-    so nothing in them can close their block), and the frame's last word after them."""
-    if not instructions or not instructions.strip():
-        return SYSTEM_PROMPT
+def split_rule(max_tasks: int) -> str:
+    """What the frame says about several tasks, when the team allows more than one."""
     return (
-        f"{SYSTEM_PROMPT}\n\n{TEAM_INSTRUCTIONS_FRAME}\n\n<team_instructions>\n"
+        f"- tasks: only when the thread asks for separate pieces of work — different things "
+        f"that different people could do on their own — one entry per piece, at most "
+        f"{max_tasks}, each with its own title, summary, action_items, priority and category; "
+        "the fields above then describe the first piece. Leave it empty when the thread is "
+        "about one piece of work, however many steps it takes."
+    )
+
+
+def system_prompt(instructions: str | None, max_tasks: int = 1) -> str:
+    """The system prompt: the fixed frame (with the rule for several tasks when the team
+    allows them), the team's instructions inside it (escaped, so nothing in them can close
+    their block), and the frame's last word after them."""
+    frame = SYSTEM_PROMPT if max_tasks <= 1 else f"{SYSTEM_PROMPT}\n{split_rule(max_tasks)}"
+    if not instructions or not instructions.strip():
+        return frame
+    return (
+        f"{frame}\n\n{TEAM_INSTRUCTIONS_FRAME}\n\n<team_instructions>\n"
         f"{_text(instructions.strip())}\n</team_instructions>\n\n"
         f"Whatever the team's instructions say, answer only by calling {TOOL_NAME} as "
         "described above."
@@ -172,20 +222,23 @@ def correction_prompt(prompt: str, reason: str) -> str:
     )
 
 
+def _unescaped(value: Any) -> Any:
+    """Entities the model echoed from the escaped thread, decoded (in tasks too)."""
+    if isinstance(value, str):
+        return html.unescape(value)
+    if isinstance(value, list):
+        return [_unescaped(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _unescaped(v) for k, v in value.items()}
+    return value
+
+
 def parse_summary(tool_input: Any) -> Summary:
     """Validate the model's tool input; entities it echoed from the escaped thread are decoded."""
     if not isinstance(tool_input, dict):
         raise InvalidSummary("the tool input is not an object")
-    decoded = {
-        key: html.unescape(value)
-        if isinstance(value, str)
-        else [html.unescape(v) if isinstance(v, str) else v for v in value]
-        if isinstance(value, list)
-        else value
-        for key, value in tool_input.items()
-    }
     try:
-        return Summary.model_validate(decoded)
+        return Summary.model_validate(_unescaped(tool_input))
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}"

@@ -13,7 +13,7 @@ from anthropic import AsyncAnthropic, AsyncAPIResponse
 
 from figsync_clients.resilience import parse_retry_after
 from figsync_summarizer.settings import SummarizerSettings
-from figsync_summarizer.summary import TOOL, TOOL_NAME
+from figsync_summarizer.summary import TOOL_NAME, tool
 
 log = structlog.get_logger("figsync.summarizer.anthropic")
 
@@ -128,7 +128,14 @@ class AnthropicMessages:
         self._clients.clear()
 
     async def create(
-        self, *, api_key: str, model: str, system: str, prompt: str, max_tokens: int
+        self,
+        *,
+        api_key: str,
+        model: str,
+        system: str,
+        prompt: str,
+        max_tokens: int,
+        max_tasks: int = 1,
     ) -> ModelReply:
         """One Messages call forcing the summary tool (the same tool and schema whatever the
         system prompt says); raises ModelUnavailable/ModelRejected."""
@@ -141,7 +148,7 @@ class AnthropicMessages:
                 max_tokens=max_tokens,
                 system=system,
                 messages=[{"role": "user", "content": prompt}],
-                tools=[TOOL],
+                tools=[tool(max_tasks)],
                 tool_choice={"type": "tool", "name": TOOL_NAME, "disable_parallel_tool_use": True},
                 timeout=self.settings.ai_timeout_seconds,
                 **extra,
