@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from projector_histories import NOW, append, email
+from test_dashboard_browser import CHROMIUM, browser, playwright_api  # noqa: F401
 
 from figsync_contracts import (
     CommentReceived,
@@ -30,7 +31,6 @@ from figsync_runtime.teams import TeamRepository
 
 ROOT = Path(__file__).resolve().parents[3]
 GUIDE = ROOT / "docs" / "guide.md"
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(
@@ -39,11 +39,6 @@ pytestmark = [
         "(apt-get install -y chromium); Playwright's own browsers are never downloaded",
     ),
 ]
-playwright_api = pytest.importorskip(
-    "playwright.async_api", reason="the playwright package is not installed in this venv"
-)
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 VIEWPORT = {"width": 1280, "height": 800}
 IMAGES = ("signin", "overview", "jobs", "job", "settings", "secrets", "inbound", "team")
 
@@ -59,18 +54,6 @@ def images(tmp_path) -> Path:
         where = tmp_path / "images"
     where.mkdir(parents=True, exist_ok=True)
     return where
-
-
-@pytest.fixture
-async def browser():
-    async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 def _thread(file_name: str, comment: str, text: str, author: str) -> ThreadResolved:
@@ -159,7 +142,7 @@ async def seed_team(event_store) -> str:
     return (await issue_token(event_store.pool, "acme", "admin", name="guide")).token
 
 
-async def test_the_guide_s_screenshots_show_working_pages(event_store, spawn, browser, images):
+async def test_the_guide_s_screenshots_show_working_pages(event_store, spawn, browser, images):  # noqa: F811
     token = await seed_team(event_store)
     service = spawn(
         "figsync_projector.main", FIGSYNC_PUBLIC_INGEST_URL="https://figsync.acme.example"

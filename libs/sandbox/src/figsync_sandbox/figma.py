@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from figsync_sandbox import control
+from figsync_sandbox.background import schedule
 from figsync_sandbox.clicks import decode_upn
 
 DEFAULT_FIGMA_TOKEN = "figd_sandbox-figma-token"
@@ -515,20 +516,9 @@ class FigmaState(control.ServerState):
 
     def emit_webhook(self, file_key: str, comment_id: str) -> None:
         """Schedule a webhook delivery on the server's event loop (fire and forget)."""
-        loop = self.loop
-        if loop is None or loop.is_closed():
+        if self.loop is None or self.loop.is_closed():
             return
-        coro = self.deliver_webhook(file_key, comment_id)
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            task = loop.create_task(coro)
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
-        else:
-            asyncio.run_coroutine_threadsafe(coro, loop)
+        schedule(self.loop, self.deliver_webhook(file_key, comment_id), self._pending)
 
     # -- answers ----------------------------------------------------------------------
     def error_response(

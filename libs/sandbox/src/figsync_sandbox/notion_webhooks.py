@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from figsync_sandbox.background import schedule
+
 WORKSPACE_NAME = "figsync sandbox"
 MAX_ATTEMPTS = 8  # Notion's attempt_number runs from 1 to 8
 DEFAULT_RETRY_DELAYS = (0.05, 0.1, 0.2)
@@ -204,20 +206,7 @@ class NotionWebhooks:
         return event.id
 
     def _schedule(self, coro: Any) -> None:
-        loop = self._loop()
-        if loop is None or loop.is_closed():
-            coro.close()
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            task = loop.create_task(coro)
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
-        else:
-            asyncio.run_coroutine_threadsafe(coro, loop)
+        schedule(self._loop(), coro, self._pending)
 
     async def deliver(self, event_id: str) -> list[Delivery]:
         """POST an event until the subscriber answers 2xx, at most max_attempts times."""
