@@ -4,11 +4,19 @@ TaskCreated lists them all."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from notion_jobs import add_job, summary_generated
 from test_crash import wait_for
 
-from figsync_contracts import TaskCreated, TaskSummary
+from figsync_contracts import (
+    FigmaThreadClosed,
+    TaskCreated,
+    TaskStatusChanged,
+    TaskSummary,
+    new_envelope,
+)
 from figsync_sandbox import TASKS_DATA_SOURCE_ID, TASKS_DATABASE_ID
 
 pytestmark = pytest.mark.e2e
@@ -76,3 +84,39 @@ async def test_three_tasks_make_three_pages_once_across_a_kill_between_pages(
         (2, by_sync["job-three#3"].id),
     ]
     assert by_sync["job-three#2"].plain()["Priority"] == "high"
+
+
+async def test_a_thread_resolved_in_figma_sets_every_task_page_done(
+    event_store, sandbox_api, spawn
+):
+    sandbox_api.notion.configure(burst=1000)
+    spawn("figsync_runtime.relay_main")
+    spawn(
+        "figsync_notion.main",
+        FIGSYNC_NOTION_API_URL=sandbox_api.notion_url,
+        NOTION_API_KEY=sandbox_api.notion_token,
+        NOTION_DATABASE_ID=TASKS_DATABASE_ID,
+    )
+    first = PARTS[0]
+    summary = summary_generated(title=first.title, summary=first.summary,
+                                action_items=first.action_items, priority=first.priority,
+                                category=first.category, tasks=PARTS)  # fmt: skip
+    await add_job(event_store, "job-closed", summary=summary)
+
+    async def stream_has(kind):
+        stream = await event_store.read_stream("job-closed")
+        return [e for e in stream if e.type == kind.type]
+
+    await wait_for(lambda: stream_has(TaskCreated))
+    closed = new_envelope(
+        FigmaThreadClosed(root_comment_id="c1", resolved_at=datetime.now(UTC)),
+        stream_id="job-closed", team="default", source="/services/figma",
+    )  # fmt: skip
+    await event_store.append("job-closed", [closed], expected_version=None)
+    [changed] = await wait_for(lambda: stream_has(TaskStatusChanged))
+    assert changed.data["done"] and changed.data["origin"] == "figsync"
+    pages = sandbox_api.notion.created_pages(TASKS_DATA_SOURCE_ID)
+    assert len(pages) == 3
+    assert {sandbox_api.notion.page(p.id).plain()["Status"] for p in pages} == {
+        changed.data["status"]
+    }
