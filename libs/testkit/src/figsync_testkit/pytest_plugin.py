@@ -16,12 +16,22 @@ import pytest_asyncio
 
 from figsync_testkit.embedded import EmbeddedNats, EmbeddedPostgres
 
-TEMPLATE_DB = "figsync_test_template"
+# One template per pytest-xdist worker: on a shared FIGSYNC_DATABASE_URL the workers would
+# otherwise drop each other's template.
+TEMPLATE_DB = f"figsync_test_template{os.environ.get('PYTEST_XDIST_WORKER', '')}"
 
 
 def _with_database(url: str, database: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`heavy` tests (each runs many processes) share one pytest-xdist group, so a parallel run
+    (`make test`) runs them one at a time on one worker while the other workers take the rest."""
+    for item in items:
+        if item.get_closest_marker("heavy"):
+            item.add_marker(pytest.mark.xdist_group("heavy"))
 
 
 @pytest.fixture(scope="session")
