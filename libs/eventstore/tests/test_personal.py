@@ -2,6 +2,8 @@
 without the key they read as erased, and nothing personal is written for an erased job."""
 
 import json
+import random
+import string
 
 import pytest
 
@@ -16,6 +18,7 @@ from figsync_contracts import (
     event_class,
     new_envelope,
 )
+from figsync_eventstore import stored_size
 from figsync_eventstore.personal import ERASED, PREFIX, person_digest
 
 pytestmark = pytest.mark.integration
@@ -157,3 +160,21 @@ async def test_an_erased_optional_object_reads_as_none_and_the_event_still_valid
     [read] = await event_store.read_stream("job-1")
     task = TaskCreated.model_validate(read.data)
     assert (task.assignee, task.url, task.page_id) == (None, ERASED, "p1")
+
+
+async def test_the_stored_size_is_that_of_the_sealed_event(event_store, pg_pool):
+    """What the door and the steps measure against FIGSYNC_MAX_EVENT_BYTES is what the events
+    table holds and the relay publishes, not the plain event."""
+    rng = random.Random(3)
+    noise = "".join(rng.choice(string.printable[:94].replace('"', "")) for _ in range(50_000))
+    envelope = comment("job-size", text=noise)
+    assert stored_size(envelope) > len(envelope.model_dump_json().encode()) + 2_000
+    await event_store.append("job-size", [envelope], expected_version=0)
+    stored = await pg_pool.fetchval("SELECT data::text FROM events WHERE stream_id = 'job-size'")
+    plain_data = len(json.dumps(envelope.data))
+    # The stored data grew by what stored_size says (JSONB's own spacing aside).
+    growth = stored_size(envelope) - len(envelope.model_dump_json().encode())
+    assert abs((len(stored) - plain_data) - growth) < 200
+
+    other = comment("kind:not-a-job", text=noise)
+    assert stored_size(other) == len(other.model_dump_json().encode())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
+import string
 import time
 import uuid
 
@@ -154,6 +156,23 @@ async def test_an_oversized_body_is_refused_by_its_declared_length(make_harness)
     body = body_of(seed_email(html="x" * 2000))
     response = await harness.post_email(body)
     await _rejected(harness, response, 413, "ingest.body_too_large", before)
+
+
+async def test_an_event_is_measured_as_stored_with_its_personal_fields_sealed(make_harness):
+    """Sealing makes incompressible text about a tenth larger (compressed, then base64): an
+    email whose plain event fits but whose stored, published form would not is refused at the
+    door, while compressible text of the same size goes in."""
+    harness = await make_harness(max_event_bytes=315_000)
+    before = await harness.store.last_position()
+    alphabet = "".join(c for c in string.printable[:94] if c not in '"\\')
+    rng = random.Random(7)
+    noise = "".join(rng.choice(alphabet) for _ in range(300_000))
+    response = await harness.post_email(body_of(seed_email(text=noise)))
+    await _rejected(harness, response, 413, "ingest.event_too_large", before)
+    assert "315000 bytes" in response.json()["error"]["message"]
+
+    accepted = await harness.post_email(body_of(seed_email(text="spacing " * 37_500)))
+    assert accepted.status_code == 202, accepted.text
 
 
 async def test_an_oversized_streamed_body_is_refused_while_reading(make_harness):

@@ -2,6 +2,7 @@
 
 from figsync_eventstore.memory import InMemoryEventStore
 from figsync_eventstore.migrate import migrate
+from figsync_eventstore.personal import stored_size
 from figsync_eventstore.store import (
     Appended,
     AppendOutcome,
@@ -24,4 +25,5 @@ __all__ = [
     "RecordedEvent",
     "create_pool",
     "migrate",
+    "stored_size",
 ]

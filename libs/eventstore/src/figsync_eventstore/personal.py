@@ -26,7 +26,7 @@ import asyncpg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from figsync_contracts import EVENT_TYPES
+from figsync_contracts import EVENT_TYPES, Envelope
 
 ERASED = "[erased]"
 PREFIX = "figsync:enc:v1:"
@@ -84,6 +84,19 @@ def seal(
         box = aead.encrypt(nonce, plain, _aad(stream_id, name))
         sealed[name] = f"{PREFIX}{kind}:{base64.b64encode(nonce + box).decode()}"
     return sealed
+
+
+_SIZING_KEY = bytes(32)  # a sealed field's length does not depend on the key
+
+
+def stored_size(envelope: Envelope) -> int:
+    """Bytes of the envelope as stored and published: its personal fields sealed, which for
+    incompressible text is about a third larger than the plain value (base64)."""
+    plain = len(envelope.model_dump_json().encode())
+    if not is_job_stream(envelope.subject) or not has_personal(envelope.type, envelope.data):
+        return plain
+    data = seal(envelope.subject, envelope.type, envelope.data, _SIZING_KEY)
+    return max(plain, len(envelope.model_copy(update={"data": data}).model_dump_json().encode()))
 
 
 def is_sealed(value: Any) -> bool:

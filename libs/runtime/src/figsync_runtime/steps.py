@@ -30,7 +30,7 @@ from figsync_contracts import (
     JobRetryRequested,
     new_envelope,
 )
-from figsync_eventstore import Appended, Conflict, EventStore, RecordedEvent
+from figsync_eventstore import Appended, Conflict, EventStore, RecordedEvent, stored_size
 from figsync_runtime.errors import PermanentError, RetryableError, StepError, WaitError
 from figsync_runtime.metrics import MESSAGES, STEP_SECONDS
 from figsync_runtime.tracing import context_from_traceparent, current_traceparent
@@ -146,7 +146,7 @@ class StepContext:
             for e in events
         ]
         for envelope in envelopes:
-            size = len(envelope.model_dump_json().encode())
+            size = stored_size(envelope)
             if size > self.max_event_bytes:
                 raise PermanentError(
                     "event.too_large",

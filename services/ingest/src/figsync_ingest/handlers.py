@@ -20,7 +20,7 @@ from figsync_contracts import (
     new_envelope,
     notion_page_stream_id,
 )
-from figsync_eventstore import Appended, EventStore
+from figsync_eventstore import Appended, EventStore, stored_size
 from figsync_ingest import forwarding
 from figsync_ingest.emails import InboundEmail
 from figsync_ingest.errors import Rejected
@@ -74,7 +74,7 @@ async def _append(ingest: Ingest, team: str, job_id: str, event: Event) -> Outco
     envelope = new_envelope(
         event, stream_id=job_id, team=team, source=SOURCE, traceparent=current_traceparent()
     )
-    size = len(envelope.model_dump_json().encode())
+    size = stored_size(envelope)
     if size > ingest.settings.max_event_bytes:
         raise Rejected(
             413,
