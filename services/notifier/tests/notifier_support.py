@@ -20,6 +20,8 @@ from figsync_contracts import (
     Event,
     SummaryGenerated,
     TaskCreated,
+    TaskPage,
+    TaskSummary,
     ThreadResolved,
     comment_job_id,
     new_envelope,
@@ -117,8 +119,10 @@ async def seed_task_created(
     team: str = "default",
     comment_id: str = DEFAULT_ROOT_COMMENT_ID,
     url: str = TASK_URL,
+    others: int = 0,
 ) -> Envelope:
-    """A job up to TaskCreated for the sandbox's default thread; returns the TaskCreated."""
+    """A job up to TaskCreated for the sandbox's default thread; returns the TaskCreated.
+    `others`: how many more task pages the thread made (several pieces of work)."""
     job_id = comment_job_id(team, DEFAULT_FILE_KEY, comment_id)
     thread = await append(
         store,
@@ -149,8 +153,21 @@ async def seed_task_created(
             prompt_version="1",
             cost_usd=Decimal("0"),
             source="ai",
+            tasks=[
+                TaskSummary(
+                    title=f"Task number {i}",
+                    summary="More work.",
+                    priority="low",
+                    category="review",
+                )
+                for i in range(others + 1)
+            ]
+            if others
+            else [],
         ),  # fmt: skip
         team,
         thread,
     )
-    return await append(store, job_id, TaskCreated(page_id="0f3c2b1a", url=url), team, summary)
+    pages = [TaskPage(index=i, page_id=f"page-{i}", url=f"{url}-{i}") for i in range(1, others + 1)]
+    task = TaskCreated(page_id="0f3c2b1a", url=url, pages=pages)
+    return await append(store, job_id, task, team, summary)

@@ -142,6 +142,23 @@ async def test_the_team_template_is_used_and_cannot_reach_into_python_objects(
     )
 
 
+async def test_a_long_template_with_several_tasks_falls_back_to_the_default_and_lists_them(
+    wire, event_store, sandbox_api
+):
+    """The team's template fills Figma's 5000 characters on its own; with four more task lines
+    the reply would be refused, so the default template carries the link and every line."""
+    runner, repo = wire
+    await repo.change("default", {"confirmation_template": "{url} " * 60})
+    task = await seed_task_created(event_store, others=4)
+    assert await runner().process(task, attempt=1) == Ack("handled")
+    [posted] = sandbox_api.figma.posted_comments(DEFAULT_FILE_KEY)
+    message = posted.message(sandbox_api.figma.users)
+    assert len(message) <= 5000
+    lines = message.splitlines()
+    assert lines[0] == f"📋 Tracked in Notion: {TITLE} — {TASK_URL}"
+    assert lines[1:] == [f"• Task number {i} — {TASK_URL}-{i}" for i in range(1, 5)]
+
+
 async def test_a_team_without_a_figma_token_fails_the_job_with_a_clear_code(
     wire, event_store, sandbox_api
 ):
