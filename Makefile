@@ -19,13 +19,13 @@ install: $(VENV)/.installed
 dev: install
 	$(BIN)/figsync dev
 
-# Two pytest-xdist workers; `heavy` tests run one at a time on one of them. Against servers you
-# run yourself (FIGSYNC_NATS_URL / FIGSYNC_DATABASE_URL) the suite runs in one process: each
-# test empties the shared NATS server's streams. PYTEST_WORKERS=0 runs it in one process anyway.
+# Two pytest-xdist workers; conftest.py hands them a module at a time and runs the heavy tests
+# one at a time. Against servers you run yourself (FIGSYNC_NATS_URL / FIGSYNC_DATABASE_URL) the
+# suite runs in one process: each test empties the shared NATS server's streams.
 PYTEST_WORKERS ?= $(if $(FIGSYNC_NATS_URL)$(FIGSYNC_DATABASE_URL),0,2)
 
 test: install lint
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # The full chaos run (500 jobs); `make test` runs a reduced one.
 chaos: install

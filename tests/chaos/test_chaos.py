@@ -37,7 +37,7 @@ from figsync_testkit.system import signed
 
 JOBS = int(os.environ.get("FIGSYNC_CHAOS_JOBS", "100"))
 # Above the suite's 300 s default: the wait for the last job alone may take JOBS * 2.5 s.
-pytestmark = [pytest.mark.e2e, pytest.mark.heavy, pytest.mark.timeout(max(600, JOBS * 4))]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(max(600, JOBS * 4))]
 TERMINAL = {"confirmation_posted", "job_failed", "job_ignored"}
 STATE = TERMINAL | {"job_deferred", "job_resumed", "job_retry_requested", "confirmation_skipped"}
 PARK_SECONDS = 7200

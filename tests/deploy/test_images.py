@@ -23,7 +23,7 @@ import pytest
 
 import figsync_deploy_checks as checks
 
-pytestmark = [pytest.mark.integration, pytest.mark.heavy]
+pytestmark = pytest.mark.integration
 
 DOCKERFILE = (checks.ROOT / "Dockerfile").read_text()
 SERVICES = sorted(p.parent.name for p in checks.ROOT.glob("services/*/pyproject.toml"))

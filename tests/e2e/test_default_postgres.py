@@ -16,7 +16,7 @@ from figsync_sandbox.emails import comment_email_message
 from figsync_testkit.embedded import EmbeddedPostgres
 from figsync_testkit.system import System, lift_sandbox_limits, outcome, post_email, system_env
 
-pytestmark = [pytest.mark.e2e, pytest.mark.heavy]
+pytestmark = pytest.mark.e2e
 
 DONE = {"confirmation_posted", "job_failed", "job_ignored"}
 LAYOUT = {"relay": 2, "ingest": 2, "projector": 1, "figma": 3, "summarizer": 3, "notion": 3,

@@ -95,7 +95,6 @@ async def test_a_failure_at_a_step_ends_in_job_failed_and_a_retry_completes_it(
     assert outcome(stream).type.split(".")[1] == "confirmation_posted"
 
 
-@pytest.mark.heavy
 async def test_a_burst_of_100_emails_all_complete(system):
     figma = system.sandbox.figma
     jobs = []

@@ -17,7 +17,7 @@ from figsync_sandbox import TASKS_DATA_SOURCE_ID
 from figsync_sandbox.emails import comment_email_message
 from figsync_testkit.system import System, outcome, post_email, system_env
 
-pytestmark = [pytest.mark.e2e, pytest.mark.heavy]
+pytestmark = pytest.mark.e2e
 
 DONE = {"confirmation_posted", "job_failed", "job_ignored"}
 CONSUMERS = ["figma", "summarizer", "notion", "notifier"]

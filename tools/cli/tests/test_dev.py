@@ -18,7 +18,7 @@ import pytest
 
 from figsync_testkit.embedded import free_port
 
-pytestmark = [pytest.mark.e2e, pytest.mark.heavy]
+pytestmark = pytest.mark.e2e
 
 PORT_VARIABLES = [
     "FIGSYNC_RELAY_PORT", "FIGSYNC_INGEST_PORT", "FIGSYNC_FIGMA_PORT",

@@ -26,14 +26,6 @@ def _with_database(url: str, database: str) -> str:
     return urlunsplit(parts._replace(path=f"/{database}"))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`heavy` tests (each runs many processes) share one pytest-xdist group, so a parallel run
-    (`make test`) runs them one at a time on one worker while the other workers take the rest."""
-    for item in items:
-        if item.get_closest_marker("heavy"):
-            item.add_marker(pytest.mark.xdist_group("heavy"))
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[EmbeddedPostgres | None]:
     """The embedded Postgres (None when FIGSYNC_DATABASE_URL is set)."""
