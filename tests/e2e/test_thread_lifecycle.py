@@ -97,6 +97,14 @@ def types_of(stream) -> list[str]:
     return [e.type.split(".")[1] for e in stream]
 
 
+async def until_count(system, job: str, event: str, count: int, timeout: float = 60) -> list:
+    """The job's events once `event` is in them `count` times."""
+    async with asyncio.timeout(timeout):
+        while types_of(stream := await system.store.read_stream(job)).count(event) < count:
+            await asyncio.sleep(0.2)
+    return stream
+
+
 async def subscribe_notion(system, on_api_changes: bool = True) -> None:
     """The Notion webhook subscription to figsync's ingest, verified by the handshake."""
     async with httpx.AsyncClient(base_url=system.sandbox.notion_url) as control:
@@ -150,6 +158,22 @@ async def test_reactions_then_a_reply_updates_the_same_task(start):
     await asyncio.sleep(1.5)
     assert len(bot_replies(figma, comment.id)) == 1  # the confirmation only
     assert types_of(await system.store.read_stream(job)).count("task_updated") == 1
+
+    # A later reply that mentions the tracked person again arrives as Figma's email: the same
+    # task is updated, not a second one made.
+    again = figma.add_comment(
+        DEFAULT_FILE_KEY, "@Anna Smith and the button label too", author="Maarten",
+        parent_id=comment.id, emit=False,
+    )  # fmt: skip
+    email_job = await post_email(system, comment_email_message(figma, DEFAULT_FILE_KEY, again.id))
+    ended = outcome(await system.wait_for(email_job, DONE))
+    assert (ended.data["reason"], ended.data["duplicate_of"]) == ("thread_update", job), ended.data
+    stream = await until_count(system, job, "task_updated", 2)
+    second = [e for e in stream if e.type.split(".")[1] == "task_updated"][1]
+    assert second.data["comments_added"] == [again.id]
+    assert len(notion.created_pages(TASKS_DATA_SOURCE_ID)) == 1
+    assert "and the button label too" in json.dumps(notion.page(page_id).children)
+    assert len(bot_replies(figma, comment.id)) == 1
 
 
 async def test_replies_within_seconds_are_one_refresh_and_one_page_update(start):
