@@ -1,7 +1,12 @@
 """Every service (and the relay) starts as its own process, connects, and serves health."""
 
+import asyncio
+
 import httpx
+import nats
 import pytest
+
+from figsync_contracts.steps import STEP_SERVICES, consumer_name
 
 pytestmark = pytest.mark.integration
 
@@ -16,7 +21,7 @@ MODULES = [
 ]
 
 
-def test_every_service_starts_and_serves_health_readiness_and_metrics(spawn):
+def test_every_service_starts_and_serves_health_readiness_and_metrics(spawn, nats_url):
     processes = [spawn(module) for module in MODULES]
     for process in processes:
         assert httpx.get(f"{process.url}/healthz").json() == {"status": "ok"}
@@ -27,8 +32,20 @@ def test_every_service_starts_and_serves_health_readiness_and_metrics(spawn):
             expected["relay"] = True
         assert ready.json()["checks"] == expected
         assert "python_info" in httpx.get(f"{process.url}/metrics").text
+    # The durable consumers the services made are the steps figsync_contracts.steps names
+    # (what the KEDA triggers and the lag alerts are written from).
+    assert asyncio.run(consumer_names(nats_url)) == sorted(map(consumer_name, STEP_SERVICES))
     for process in processes:
         assert process.stop() == 0, f"{process.name} did not stop cleanly:\n{process.logs()}"
+
+
+async def consumer_names(url: str) -> list[str]:
+    nc = await nats.connect(url)
+    try:
+        consumers = await nc.jetstream().consumers_info("FIGSYNC")  # the default stream_name
+    finally:
+        await nc.close()
+    return sorted(c.name for c in consumers)
 
 
 def test_readiness_fails_while_nats_is_down_and_recovers(spawn, nats_server):

@@ -9,6 +9,7 @@ import re
 import pytest
 
 import figsync_deploy_checks as checks
+from figsync_contracts.steps import STEP_SERVICES, consumer_name
 
 pytestmark = pytest.mark.unit
 
@@ -175,11 +176,14 @@ def test_keda_scales_each_consumer_on_its_durable_consumer_lag(rendered):
         assert spec["scaleTargetRef"]["name"] == f"figsync-{step}"
         assert spec["minReplicaCount"] >= 1, "a consumer also resumes its deferred jobs"
         assert spec["maxReplicaCount"] >= spec["minReplicaCount"]
-        [trigger] = spec["triggers"]
-        assert trigger["type"] == "nats-jetstream"
-        assert trigger["metadata"]["stream"] == checks.STREAM
-        assert trigger["metadata"]["consumer"] == f"figsync-{step}"
-        assert trigger["metadata"]["natsServerMonitoringEndpoint"].endswith(":8222")
+        # One trigger per step the service runs: a backlog on any of its consumers scales it.
+        steps = [s for s, service in STEP_SERVICES.items() if service == step]
+        triggers = spec["triggers"]
+        assert [t["metadata"]["consumer"] for t in triggers] == [consumer_name(s) for s in steps]
+        for trigger in triggers:
+            assert trigger["type"] == "nats-jetstream"
+            assert trigger["metadata"]["stream"] == checks.STREAM
+            assert trigger["metadata"]["natsServerMonitoringEndpoint"].endswith(":8222")
     hpa = checks.by_kind(rendered["prod"], "HorizontalPodAutoscaler")
     assert set(hpa) == {"figsync-ingest"}
 

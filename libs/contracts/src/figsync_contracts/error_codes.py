@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from figsync_contracts.steps import STEP_SERVICES
+
 KINDS = ("permanent", "retryable", "waiting", "ignored")
 
 
@@ -661,17 +663,7 @@ PLATFORM = Section(
                 f"service's logs; report it; {_RETRY}.",
                 "retryable",
             )
-            for step, service in (
-                ("figma", "figma"),
-                ("sync", "figma"),
-                ("summarizer", "summarizer"),
-                ("notion", "notion"),
-                ("notion-update", "notion"),
-                ("notion-close", "notion"),
-                ("notion-watch", "notion"),
-                ("notifier", "notifier"),
-                ("thread-sync", "notifier"),
-            )
+            for step, service in STEP_SERVICES.items()
         ),
     ),
 )

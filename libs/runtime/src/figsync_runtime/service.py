@@ -15,6 +15,7 @@ import uvicorn
 from faststream.nats import NatsBroker
 from starlette.applications import Starlette
 
+from figsync_contracts.steps import consumer_name
 from figsync_eventstore import PostgresEventStore, create_pool
 from figsync_eventstore.jetstream import ensure_stream
 from figsync_runtime.consumer import build_broker, subscribe
@@ -146,7 +147,7 @@ async def serve(
             max_event_bytes=settings.max_event_bytes,
             clock=hooks.clock or SystemClock(),
         )
-        subscribe(broker, runner, settings, durable=f"figsync-{step.name}", stopping=stop)
+        subscribe(broker, runner, settings, durable=consumer_name(step.name), stopping=stop)
     await broker.start()
 
     async def database_ready() -> bool:
