@@ -243,6 +243,12 @@ async def test_manual_sync_starts_a_job_per_untracked_mention_once(world):
     assert len(first["jobs_started"]) == 3
     assert (await sync())["jobs_started"] == []
 
+    # With no tracked handles every mention counts: the untracked one starts its job too.
+    await w["teams"].change("acme", {"tracked_mentions": []})
+    [job] = (await sync())["jobs_started"]
+    [received] = await w["store"].read_stream(job)
+    assert received.data["mentions"] == ["@testfigma"]
+
 
 def test_rendered_email_is_what_the_parser_reads(world):
     html = render_comment_email(world["figma"], DEFAULT_FILE_KEY, DEFAULT_ROOT_COMMENT_ID)

@@ -106,8 +106,16 @@ def tracked_mentions(mentions: Sequence[str], tracked: Sequence[str]) -> list[st
     return [m for m in mentions if handle_key(m) in wanted]
 
 
+# "@" not inside a word or an e-mail address, then the handle's first word.
+_ANY_MENTION = re.compile(r"(?<![\w.@])@([^\W_][\w.\-]*)")
+
+
 def mentions_in_text(text: str, tracked: Sequence[str]) -> list[str]:
-    """Tracked handles written in a comment's text (handles may have spaces, dots, dashes)."""
+    """Tracked handles written in a comment's text (handles may have spaces, dots, dashes).
+    With no tracked handles every mention counts: then each `@` word is one (the REST API's
+    text does not say where a name with spaces ends, so only its first word is kept)."""
+    if not tracked:
+        return list(dict.fromkeys("@" + m.rstrip(".-") for m in _ANY_MENTION.findall(text)))
     lowered = _SPACES.sub(" ", text).casefold()
     found = []
     for handle in tracked:

@@ -212,7 +212,7 @@ class NotionApi:
             permit = await self.budgets.acquire(budget)
             with tracer.start_as_current_span(
                 f"notion {what}",
-                kind=trace.SpanKind.INTERNAL,
+                kind=trace.SpanKind.CLIENT,
                 attributes={"server.address": str(self.client.client.base_url)},
             ):
                 try:
