@@ -70,6 +70,7 @@ in the provider's delivery log.
 | 401 | `ingest.missing_signature`, `ingest.bad_signature`, `ingest.bad_timestamp`, `ingest.bad_webhook_id` | the signature is absent or made with another secret: the email webhook secret (`whsec_…`) or the Mailgun signing key in Settings → Secrets must be the one the sender uses |
 | 401 | `ingest.missing_credentials`, `ingest.bad_credentials` | SendGrid and Postmark: put `figsync:PASSWORD@` in the webhook URL, with the team's SendGrid or Postmark password |
 | 401 | `ingest.stale_timestamp` | the signature's timestamp is more than `FIGSYNC_TIMESTAMP_TOLERANCE_SECONDS` (300) away from the server's clock: check the sender's clock |
+| 401 | `ingest.notion_event_too_old` | a Notion event (often a late retry) is older than `FIGSYNC_DELIVERY_ID_RETENTION_SECONDS` (1 h), so it cannot be told from a replay: nothing is lost, the Notion poll (`FIGSYNC_NOTION_POLL_INTERVAL_SECONDS`) picks the change up |
 | 401 | `ingest.legacy_signature_disabled` | the sender signs with the old `x-webhook-signature`: sign per Standard Webhooks (`figsync send-email` does) |
 | 403 | `ingest.not_configured` | the team has no secret for this endpoint yet: set it in Settings → Secrets |
 | 404 | `ingest.unknown_team`, `ingest.not_found` | the URL names no team, or no endpoint: copy the URL from Settings → Inbound setup |

@@ -121,7 +121,8 @@ async def test_an_old_event_is_refused_as_a_possible_replay(harness):
     body = json.dumps(event(timestamp=old)).encode()
     response = await post(harness, body, **{"X-Notion-Signature": signature(body)})
     assert response.status_code == 401
-    assert response.json()["error"]["code"] == "ingest.bad_timestamp"
+    assert response.json()["error"]["code"] == "ingest.notion_event_too_old"
+    assert "Notion poll" in response.json()["error"]["message"]
 
 
 async def test_without_a_token_the_endpoint_says_how_to_turn_it_on(harness):

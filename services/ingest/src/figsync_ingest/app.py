@@ -323,9 +323,10 @@ class Edge:
         if age > self.settings.delivery_id_retention_seconds:
             raise Rejected(
                 401,
-                "ingest.bad_timestamp",
-                f"the event is {age:.0f}s old, older than replays are remembered "
-                f"({self.settings.delivery_id_retention_seconds}s); it cannot be told from a replay",
+                "ingest.notion_event_too_old",
+                f"the Notion event is {age:.0f}s old, older than replays are remembered "
+                f"({self.settings.delivery_id_retention_seconds}s), so it cannot be told from a "
+                "replay; the Notion poll picks the change up instead",
             )
         delivery = Delivery("notion", event.id)
         await self._not_replayed(team, delivery)
