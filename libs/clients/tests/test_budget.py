@@ -66,6 +66,24 @@ async def test_a_wait_longer_than_allowed_is_refused_without_spending(replicas):
     assert await tat(replicas[0], budget) == before
 
 
+async def test_the_low_priority_lane_takes_only_a_slot_that_is_free_now(replicas):
+    """Reactions (max_wait=0) go when the budget is idle and step aside while any call has
+    queued for a slot; they never take the slot a reply waits for."""
+    budget = Budget("figma", "tokenL", rate=6, period=60)  # Starter-like: one call per 10 s
+    sleeps = Sleeps()
+    reply, reaction = (SharedBudgets(pool, sleep=sleeps, max_wait=60) for pool in replicas[:2])
+    await reaction.acquire(budget, max_wait=0)  # idle: a reaction goes at once
+    assert sleeps.waits == []
+    await reply.acquire(budget)  # the reply queues for the next slot, 10 s on
+    queued = await tat(replicas[0], budget)
+    with pytest.raises(WaitError) as refused:
+        await reaction.acquire(budget, max_wait=0)
+    assert refused.value.code == "figma.budget_exhausted" and refused.value.retry_after > 0
+    assert await tat(replicas[0], budget) == queued  # the reaction reserved nothing
+    await reply.acquire(budget)  # the next reply is not pushed back by the refused reaction
+    assert sleeps.waits == [pytest.approx(10, abs=0.5), pytest.approx(20, abs=0.5)]
+
+
 async def test_a_429_seen_by_one_replica_holds_back_every_replica(replicas):
     budget = Budget("figma", "tokenR", rate=6000, period=60)
     await SharedBudgets(replicas[0]).acquire(budget)

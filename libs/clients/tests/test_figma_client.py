@@ -1,4 +1,5 @@
 import asyncio
+import contextlib
 
 import httpx
 import pytest
@@ -180,3 +181,32 @@ async def test_reactions_are_left_taken_back_and_read_across_pages(figma, sandbo
     with pytest.raises(PermanentError) as bad:
         await figma.react(token, DEFAULT_FILE_KEY, DEFAULT_ROOT_COMMENT_ID, "eyes")
     assert bad.value.code == "figma.bad_request"
+
+
+async def test_a_reaction_steps_aside_while_a_reply_waits_for_the_budget(sandbox_api, database_url):
+    """On a small plan a reaction takes only a slot that is free now: while a reply has queued
+    for the next one, the reaction waits (WaitError) and Figma sees no call from it."""
+    token, path = sandbox_api.figma_token, f"/v1/files/{DEFAULT_FILE_KEY}/comments"
+    pool = await create_pool(database_url, max_size=2)
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as http:
+            figma = FigmaClient(http, sandbox_api.figma_url, requests_per_minute=6,
+                                budgets=SharedBudgets(pool, max_wait=60))  # fmt: skip
+            await figma.react(token, DEFAULT_FILE_KEY, DEFAULT_ROOT_COMMENT_ID, ":eyes:")  # idle
+            reply = asyncio.create_task(
+                figma.post_comment(
+                    token, DEFAULT_FILE_KEY, "done", reply_to=DEFAULT_ROOT_COMMENT_ID
+                )
+            )  # queues ~10 s for its slot
+            await asyncio.sleep(0.5)
+            with pytest.raises(WaitError) as waiting:
+                await figma.react(token, DEFAULT_FILE_KEY, DEFAULT_ROOT_COMMENT_ID, ":tada:")
+            assert waiting.value.code == "figma.budget_exhausted"
+            reactions = [c for c in sandbox_api.figma.reaction_calls if c["changed"]]
+            assert [c["emoji"] for c in reactions] == [":eyes:"]
+            reply.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reply
+            assert not sandbox_api.figma.requests("POST", path)
+    finally:
+        await pool.close()

@@ -1,12 +1,14 @@
-"""Reconcile against the sandbox's Figma and a real event store: a lost mention becomes a job,
-but only once it is older than the grace (an email or webhook still in flight takes it first)."""
+"""Reconcile (and the figma service's own-user look-up) against the sandbox's Figma and a real
+event store: a lost mention becomes a job, but only once it is older than the grace (an email
+or webhook still in flight takes it first)."""
 
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 
-from figsync_clients.figma import FigmaClient
+from figsync_clients.budget import SharedBudgets
+from figsync_clients.figma import PACE, FigmaClient
 from figsync_contracts import comment_job_id
 from figsync_figma import handlers
 from figsync_figma.reconcile import reconcile_file
@@ -50,3 +52,19 @@ async def test_a_mention_younger_than_the_grace_is_left_to_its_email(
         assert await reconcile(0) == []
         [received] = await event_store.read_stream(mine)
         assert received.data["origin"] == "reconcile"
+
+
+async def test_the_own_user_look_up_is_paced_at_the_teams_rate(sandbox_api, event_store, pg_pool):
+    """Every call on a token draws on its one shared budget at the team's rate: the look-up of
+    figsync's own user once pushed the budget on by a Professional plan's interval (2.5 s) on
+    a faster team, holding back every other call on the token."""
+    teams = TeamRepository(event_store, SecretBox(generate_key()))
+    team = await teams.change("fast", {"figma_requests_per_minute": 6000})
+    async with httpx.AsyncClient() as http:
+        deps = handlers.Deps(
+            figma=FigmaClient(http, sandbox_api.figma_url, budgets=SharedBudgets(pg_pool)),
+            teams=teams, resolve_link=None,  # type: ignore[arg-type]
+        )  # fmt: skip
+        await deps.self_user(sandbox_api.figma_token, team)
+    interval = await pg_pool.fetchval("SELECT interval_s FROM rate_budgets")
+    assert interval == pytest.approx(60 / (6000 * PACE))

@@ -56,7 +56,7 @@ class Budgets(Protocol):
     """Pacing and breaking per credential: SharedBudgets (every replica), LocalBudgets (one
     process: unit tests and one-off commands)."""
 
-    async def acquire(self, budget: Budget) -> Permit: ...
+    async def acquire(self, budget: Budget, *, max_wait: float | None = None) -> Permit: ...
 
     async def limited(self, budget: Budget, retry_after: float | None) -> None: ...
 
@@ -102,11 +102,15 @@ class SharedBudgets:
         self.breaker_reset = breaker_reset
         self.sleep = sleep
 
-    async def acquire(self, budget: Budget) -> Permit:
+    async def acquire(self, budget: Budget, *, max_wait: float | None = None) -> Permit:
+        """A permit for one call, after waiting for its slot. `max_wait` (default: the
+        budget's) bounds that wait; 0 is the low-priority lane: only a slot free now, so the
+        call never queues ahead of calls that wait for theirs."""
+        limit = self.max_wait if max_wait is None else max_wait
         while True:
             row = await self.pool.fetchrow(
                 "SELECT * FROM figsync_budget_acquire($1, $2, $3, $4, $5)",
-                budget.key, budget.interval, budget.burst, self.max_wait, self.breaker_reset,
+                budget.key, budget.interval, budget.burst, limit, self.breaker_reset,
             )  # fmt: skip
             permit = await self._permit(budget, row)
             if permit is not None:
@@ -211,7 +215,8 @@ class LocalBudgets:
             )
         return self._breakers[provider]
 
-    async def acquire(self, budget: Budget) -> Permit:
+    async def acquire(self, budget: Budget, *, max_wait: float | None = None) -> Permit:
+        limit = self.max_wait if max_wait is None else max_wait
         while True:
             try:
                 self._breaker(budget.provider).check(budget.credential)
@@ -221,7 +226,7 @@ class LocalBudgets:
             now = self.clock()
             tat = max(self._tat.get(budget.key, now), now)
             wait = max(0.0, tat - budget.interval * max(budget.burst - 1, 0) - now)
-            if wait > self.max_wait:
+            if wait > limit:
                 raise _exhausted(budget, wait)
             self._tat[budget.key] = tat + budget.interval
             if wait > 0:

@@ -68,6 +68,9 @@ TIER2_PER_MINUTE = {"starter": 5, "professional": 25, "organization": 50, "enter
 # The share of the limit figsync paces at: room for network jitter between replicas, so the
 # API's own window never sees one call too many.
 PACE = 0.95
+# A reaction waits at most this long for a budget slot (the low-priority lane): on a fast
+# budget that is a queue of calls, on a Starter plan's (one per 12 s) only a slot about free.
+REACTION_MAX_WAIT = 1.0
 
 
 def comment_url(file_key: str, comment_id: str) -> str:
@@ -181,14 +184,17 @@ class FigmaClient:
         per_minute: float | None = None,
         before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        """Leave (or take back) a reaction on a comment."""
+        """Leave (or take back) a reaction on a comment. Reactions are the budget's low-priority
+        lane: one goes only in a slot free within REACTION_MAX_WAIT (else WaitError, to try
+        again later), so on a small plan they never queue ahead of the reads and replies that
+        jobs wait for."""
         path = f"/v1/files/{file_key}/comments/{comment_id}/reactions"
         if remove:
             await self._call("DELETE", path, token, per_minute, params={"emoji": emoji},
-                             before_send=before_send)  # fmt: skip
+                             before_send=before_send, max_wait=REACTION_MAX_WAIT)  # fmt: skip
         else:
             await self._call("POST", path, token, per_minute, json={"emoji": emoji},
-                             before_send=before_send)  # fmt: skip
+                             before_send=before_send, max_wait=REACTION_MAX_WAIT)  # fmt: skip
 
     async def me(self, token: str, *, per_minute: float | None = None) -> FigmaUser:
         """The token's own user (shared for an hour when there is a cache)."""
@@ -208,12 +214,13 @@ class FigmaClient:
         token: str,
         per_minute: float | None,
         before_send: Callable[[], Awaitable[None]] | None = None,
+        max_wait: float | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
         if not token:
             raise PermanentError("figma.unauthorized", "no Figma token is configured for this team")
         budget = Budget.for_secret("figma", token, (per_minute or self.per_minute) * PACE)
-        permit = await self.budgets.acquire(budget)
+        permit = await self.budgets.acquire(budget, max_wait=max_wait)
         if before_send is not None:
             await before_send()
         with tracer.start_as_current_span(

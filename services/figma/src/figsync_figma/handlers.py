@@ -62,10 +62,11 @@ class Deps:
     threads: ThreadRegistry | None = None
     _selves: dict[str, FigmaUser] = field(default_factory=dict)
 
-    async def self_user(self, token: str) -> FigmaUser:
-        """The Figma user figsync posts as (its confirmations must never become jobs)."""
+    async def self_user(self, token: str, team: TeamSettings) -> FigmaUser:
+        """The Figma user figsync posts as (its confirmations must never become jobs). Paced at
+        the team's rate like every call on the token's shared budget."""
         if token not in self._selves:
-            self._selves[token] = await self.figma.me(token)
+            self._selves[token] = await self.figma.me(token, per_minute=team_per_minute(team))
         return self._selves[token]
 
     async def comments(
@@ -78,8 +79,10 @@ class Deps:
         )  # fmt: skip
 
 
-async def _is_own(deps: Deps, token: str, author_id: str | None, author: str | None) -> bool:
-    me = await deps.self_user(token)
+async def _is_own(
+    deps: Deps, token: str, team: TeamSettings, author_id: str | None, author: str | None
+) -> bool:
+    me = await deps.self_user(token, team)
     if author_id and me.id:
         return author_id == me.id
     return bool(author) and handle_key(author or "") == handle_key(me.handle)
@@ -210,7 +213,7 @@ async def on_email(ctx: StepContext, deps: Deps) -> None:
             f"no comment in file {file_key} matches the email's text closely enough",
             context={"candidates": [c.describe() for c in top], "text": parsed.comment_text[:200]},
         )
-    if await _is_own(deps, token, match.comment.user.id, match.comment.user.handle):
+    if await _is_own(deps, token, team, match.comment.user.id, match.comment.user.handle):
         await _ignore_own(ctx, match.comment.id)
         return
     await _resolve(ctx, deps, team, file_key, parsed.file_name or "", comments, match.comment,
@@ -224,7 +227,7 @@ async def on_comment(ctx: StepContext, deps: Deps) -> None:
     assert isinstance(received, CommentReceived)
     team = await _team(ctx, deps)
     token = await _token(ctx, deps)
-    if await _is_own(deps, token, received.author_id, received.author_handle):
+    if await _is_own(deps, token, team, received.author_id, received.author_handle):
         await _ignore_own(ctx, received.comment_id)
         return
     mentions = received.mentions or mentions_in_text(received.text, team.tracked_mentions)
@@ -259,7 +262,7 @@ async def on_comment(ctx: StepContext, deps: Deps) -> None:
             "figma.comment_not_found",
             f"comment {received.comment_id} is not in file {received.file_key} (deleted?)",
         )
-    if await _is_own(deps, token, target.user.id, target.user.handle):
+    if await _is_own(deps, token, team, target.user.id, target.user.handle):
         await _ignore_own(ctx, target.id)
         return
     await _resolve(ctx, deps, team, received.file_key, received.file_name, comments, target,
@@ -346,7 +349,7 @@ async def _resolve(
         thread_owner = await deps.threads.claim(ctx.team, file_key, root_id, ctx.job_id)
         if thread_owner != ctx.job_id:
             token = await _token(ctx, deps)
-            thread = await _thread_of(deps, token, [root, *replies])
+            thread = await _thread_of(deps, token, team, [root, *replies])
             await forward_update(
                 ctx.store, ctx.team, thread_owner, file_key, root_id, thread,
                 origin=origin, from_job=ctx.job_id, source=ctx.source,
@@ -376,9 +379,11 @@ async def _resolve(
     )
 
 
-async def _thread_of(deps: Deps, token: str, comments: list[FigmaComment]) -> list[ThreadComment]:
+async def _thread_of(
+    deps: Deps, token: str, team: TeamSettings, comments: list[FigmaComment]
+) -> list[ThreadComment]:
     """The thread as figsync shows it in a task: without figsync's own replies."""
-    me = await deps.self_user(token)
+    me = await deps.self_user(token, team)
     return [thread_comment(c) for c in comments if not (me.id and c.user.id == me.id)]
 
 
@@ -454,7 +459,7 @@ async def on_manual_sync(ctx: StepContext, deps: Deps) -> None:
     started = []
     for comment in comments:
         mentions = mentions_in_text(comment.message, team.tracked_mentions)
-        if not mentions or await _is_own(deps, token, comment.user.id, comment.user.handle):
+        if not mentions or await _is_own(deps, token, team, comment.user.id, comment.user.handle):
             continue
         job = await start_comment_job(
             ctx.store, ctx.team, request.file_key, comment, mentions,

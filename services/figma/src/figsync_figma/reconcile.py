@@ -80,7 +80,7 @@ async def reconcile_file(
     assert deps.threads is not None
     # A fresh read: a shared one may predate the resolution or reply this is looking for.
     comments = await deps.comments(token, file_key, team, fresh=True)
-    me = await deps.self_user(token)
+    me = await deps.self_user(token, team)
     mine = {c.id for c in comments if me.id and c.user.id == me.id}
     by_id = {c.id: c for c in comments}
     done = Reconciled(file_key)

@@ -173,7 +173,7 @@ async def _react(
     per_minute = team_per_minute(team)
     if _unsettled(ctx.history):
         # A call may have gone out without its record: what is on the comments now says.
-        me = await deps.figma.me(token)
+        me = await deps.figma.me(token, per_minute=per_minute)
         for comment_id in want:
             on_it = await deps.figma.reactions(token, thread.file_key, comment_id,
                                                per_minute=per_minute)  # fmt: skip
