@@ -10,6 +10,7 @@ import pytest
 from summarizer_testing import DEFAULT_THREAD, thread_event
 
 from figsync_contracts import SummaryGenerated
+from figsync_runtime.steps import Ack
 from figsync_summarizer.summary import (
     PROMPT_VERSION,
     SYSTEM_PROMPT,
@@ -93,6 +94,24 @@ async def test_the_same_thread_again_comes_from_the_cache_at_no_cost(harness):
     assert second.model_dump(include={"title", "summary", "action_items", "priority", "category"}) \
         == first.model_dump(include={"title", "summary", "action_items", "priority", "category"})  # fmt: skip
     assert len(harness.answered()) == 1
+
+
+async def test_a_jobs_own_cached_answer_is_recorded_as_its_ai_summary_with_its_cost(harness):
+    """An attempt that wrote the cache and died before recording SummaryGenerated: the job's
+    next attempt finds its own answer and records it as the AI summary it is, with what it
+    cost (the budget counts what was spent); another job's hit is still free."""
+    first = await harness.run()
+    crashed = await harness.start_job()
+    # The state such a crash leaves: the cached answer written for this job, nothing recorded.
+    await harness.store.pool.execute("UPDATE summary_cache SET job_id = $1", crashed.subject)
+    assert await harness.deliver(crashed) == Ack("handled")
+    own = await harness.summary_of(crashed.subject)
+    assert (own.source, own.cost_usd, own.input_tokens, own.output_tokens) == (
+        "ai", first.cost_usd, first.input_tokens, first.output_tokens
+    )  # fmt: skip
+    other = await harness.run()
+    assert (other.source, other.cost_usd) == ("cache", 0)
+    assert len(harness.answered()) == 1  # the model was asked once
 
 
 async def test_a_different_thread_or_model_is_not_a_cache_hit(harness):

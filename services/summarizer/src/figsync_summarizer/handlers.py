@@ -72,7 +72,7 @@ class Messages(Protocol):
 
 
 class Cache(Protocol):
-    async def get(self, key: str) -> Summary | None: ...
+    async def get(self, key: str) -> Cached | None: ...
     async def put(
         self,
         key: str,
@@ -80,7 +80,7 @@ class Cache(Protocol):
         team: str,
         model: str,
         prompt_version: str,
-        summary: Summary,
+        attempted: Attempted,
         job_id: str | None = None,
     ) -> None: ...
 
@@ -137,6 +137,15 @@ class Attempted:
     problem: str = ""
 
 
+@dataclass(frozen=True)
+class Cached:
+    """A cached summary (in `attempted`, with what writing it cost) and the job it was
+    written for."""
+
+    attempted: Attempted
+    job_id: str | None
+
+
 @dataclass
 class Summarize:
     """The step's handler, over its ports."""
@@ -173,8 +182,16 @@ class Summarize:
 
         key = cache_key(ctx.team, model, PROMPT_VERSION, system, prompt)
         cached = await self.cache.get(key)
+        if cached is not None and cached.job_id == ctx.job_id:
+            # This job's own answer, from an attempt that died before recording it: recorded
+            # now as what it was, with what it cost.
+            summary = cached.attempted.summary
+            assert summary is not None
+            return await self._emit(ctx, summary, model, PROMPT_VERSION, "ai", cached.attempted)
         if cached is not None:
-            return await self._emit(ctx, cached, model, PROMPT_VERSION, source="cache")
+            summary = cached.attempted.summary
+            assert summary is not None
+            return await self._emit(ctx, summary, model, PROMPT_VERSION, source="cache")
 
         api_key = await self.api_key(ctx.team)
         if api_key is None:
@@ -208,7 +225,7 @@ class Summarize:
         else:
             await self.cache.put(
                 key, team=ctx.team, model=model, prompt_version=PROMPT_VERSION,
-                summary=attempted.summary, job_id=ctx.job_id,
+                attempted=attempted, job_id=ctx.job_id,
             )  # fmt: skip
             await self._emit(ctx, attempted.summary, model, PROMPT_VERSION, "ai", attempted)
         if budget is not None and spent + attempted.cost >= budget:

@@ -8,6 +8,7 @@ from decimal import Decimal
 import asyncpg
 
 from figsync_contracts import SummaryGenerated, SummaryPreviewed, SummaryRefreshed
+from figsync_summarizer.handlers import Attempted, Cached
 from figsync_summarizer.summary import Summary
 
 
@@ -18,13 +19,20 @@ class SummaryCache:
         self.pool = pool
         self.ttl = timedelta(seconds=ttl_seconds)
 
-    async def get(self, key: str) -> Summary | None:
+    async def get(self, key: str) -> Cached | None:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT summary FROM summary_cache WHERE cache_key = $1 AND expires_at > now()",
+                """SELECT summary, job_id, input_tokens, output_tokens, cost_usd
+                   FROM summary_cache WHERE cache_key = $1 AND expires_at > now()""",
                 key,
             )
-        return Summary.model_validate(row["summary"]) if row else None
+        if row is None:
+            return None
+        attempted = Attempted(
+            Summary.model_validate(row["summary"]), input_tokens=row["input_tokens"],
+            output_tokens=row["output_tokens"], cost=row["cost_usd"],
+        )  # fmt: skip
+        return Cached(attempted, row["job_id"])
 
     async def put(
         self,
@@ -33,26 +41,25 @@ class SummaryCache:
         team: str,
         model: str,
         prompt_version: str,
-        summary: Summary,
+        attempted: Attempted,
         job_id: str | None = None,
     ) -> None:
-        """Keep a summary; `job_id` (the job it was written for) lets erasing the job drop it."""
+        """Keep a summary and what writing it cost; `job_id` (the job it was written for) lets
+        that job's next attempt know its own answer, and erasing the job drop it."""
+        assert attempted.summary is not None
         async with self.pool.acquire() as conn:
             await conn.execute(
                 """INSERT INTO summary_cache (cache_key, team, model, prompt_version, summary,
-                                              expires_at, job_id)
-                   VALUES ($1, $2, $3, $4, $5, now() + $6::interval, $7)
+                                              expires_at, job_id, input_tokens, output_tokens,
+                                              cost_usd)
+                   VALUES ($1, $2, $3, $4, $5, now() + $6::interval, $7, $8, $9, $10)
                    ON CONFLICT (cache_key) DO UPDATE
                    SET summary = $5, created_at = now(), expires_at = now() + $6::interval,
-                       job_id = $7""",
-                key,
-                team,
-                model,
-                prompt_version,
-                summary.model_dump(mode="json"),
-                self.ttl,
-                job_id,
-            )
+                       job_id = $7, input_tokens = $8, output_tokens = $9, cost_usd = $10""",
+                key, team, model, prompt_version, attempted.summary.model_dump(mode="json"),
+                self.ttl, job_id, attempted.input_tokens, attempted.output_tokens,
+                attempted.cost,
+            )  # fmt: skip
 
     async def purge_expired(self) -> int:
         async with self.pool.acquire() as conn:
