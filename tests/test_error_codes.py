@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from figsync_contracts.error_codes import CATALOGUE, KINDS, describe
+from figsync_contracts.error_codes import CATALOGUE, KINDS, SECTIONS, describe
+from figsync_contracts.steps import STEP_SERVICES
 
 pytestmark = pytest.mark.unit
 
@@ -397,6 +398,18 @@ def test_every_step_s_name_is_found():
     assert {"figma", "sync", "summarizer", "notion", "notifier", "alerts"} <= steps, steps
     unresolved = sorted(name for name in steps if not re.fullmatch(r"[a-z][a-z0-9_-]*", name))
     assert not unresolved, f"Step names the scan cannot read: {unresolved}; use a string constant"
+
+
+def test_each_code_has_one_entry():
+    """The catalogue is a dict by code: a second entry would silently replace the first."""
+    codes = [entry.code for section in SECTIONS for entry in section.codes]
+    assert len(codes) == len(set(codes)), sorted(c for c in set(codes) if codes.count(c) > 1)
+
+
+def test_every_step_in_the_source_is_in_the_step_map():
+    """figsync_contracts.steps (KEDA's triggers, the catalogue's per-step entries) names every
+    step the services define."""
+    assert _steps() == set(STEP_SERVICES), _steps() ^ set(STEP_SERVICES)
 
 
 def test_each_code_is_treated_as_its_kind_says(sites):

@@ -4,7 +4,8 @@ lost, nothing is done twice, and the views say exactly what the events say.
 Injected while the jobs run: 30 % transient failures on every sandbox API (5xx, timeouts,
 429 with a short Retry-After), 429 storms, a Retry-After of two hours that parks jobs (it
 holds back the whole Figma token, shared by every process; the clock is then moved forward
-three hours through the test-only offset file and the budget's row, so they resume),
+three hours through the test-only offset file and the budget's row, so they resume; again
+while a job that parked on the moved clock waits),
 NATS restarted twice, Postgres restarted once, every service and the relay SIGKILLed once.
 
 Found at the end: every job ended ConfirmationPosted, or JobFailed / JobIgnored with its

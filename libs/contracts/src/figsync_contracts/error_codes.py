@@ -664,6 +664,7 @@ PLATFORM = Section(
                 "retryable",
             )
             for step, service in STEP_SERVICES.items()
+            if step != "alerts"  # the alerts step catches its own errors (ALERTS above)
         ),
     ),
 )

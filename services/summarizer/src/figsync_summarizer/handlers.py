@@ -145,6 +145,11 @@ class Cached:
     attempted: Attempted
     job_id: str | None
 
+    @property
+    def summary(self) -> Summary:
+        assert self.attempted.summary is not None  # only usable answers are cached
+        return self.attempted.summary
+
 
 @dataclass
 class Summarize:
@@ -182,16 +187,12 @@ class Summarize:
 
         key = cache_key(ctx.team, model, PROMPT_VERSION, system, prompt)
         cached = await self.cache.get(key)
-        if cached is not None and cached.job_id == ctx.job_id:
-            # This job's own answer, from an attempt that died before recording it: recorded
-            # now as what it was, with what it cost.
-            summary = cached.attempted.summary
-            assert summary is not None
-            return await self._emit(ctx, summary, model, PROMPT_VERSION, "ai", cached.attempted)
         if cached is not None:
-            summary = cached.attempted.summary
-            assert summary is not None
-            return await self._emit(ctx, summary, model, PROMPT_VERSION, source="cache")
+            # This job's own answer (an attempt that died after the model answered, before
+            # recording it) is recorded as what it was, with what it cost; another job's is free.
+            own = cached.job_id == ctx.job_id
+            return await self._emit(ctx, cached.summary, model, PROMPT_VERSION,
+                                    "ai" if own else "cache", cached.attempted if own else None)  # fmt: skip
 
         api_key = await self.api_key(ctx.team)
         if api_key is None:
